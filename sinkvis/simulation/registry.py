@@ -1,0 +1,485 @@
+"""The policy registry: built-in policies, user policies, and :func:`run_policy` which drives them all.
+
+Writing your own policy
+-----------------------
+Decorate a function with :func:`register_policy`.  It is called with keyword arguments only::
+
+    @register_policy("keep_even", uses_attention=False, uses_sinks=False, description="even positions + current")
+    def keep_even(*, seq_len, budget, sink_count, attention, group_size, **params):
+        ...
+        return occupancy   # bool [..., T, T]
+
+- ``seq_len`` (int): T.  ``budget`` (int >= 1): most KV entries per row.
+- ``sink_count`` (int): as passed to :func:`run_policy` (checked ``0 <= sink_count < budget`` only when the policy
+  declares ``uses_sinks=True``; others receive it unchecked and may ignore it).
+- ``attention``: None, or the validated attention as passed, float32/float64 numpy ``[..., H, T, T]`` (finite,
+  >= 0, rows not renormalised: renormalise over the cached keys yourself).  Always given when
+  ``uses_attention=True`` (unless ``attention_optional=True``).
+- ``group_size`` (int): G; caches are groups of G consecutive heads of the last leading dimension.
+- ``**params``: any extra keyword arguments given to :func:`run_policy`.
+
+What it returns depends on ``returns=``:
+
+- ``"occupancy"`` (default): bool ``[..., H // G, T, T]`` (or a single ``[T, T]``, broadcast to every cache; always
+  ``[T, T]`` when no attention is given).  Checked: shape, 0/1 values, ``O[t, t]`` True, nothing above the diagonal,
+  at most ``budget`` True per row.  The keep mask is the last row.
+- ``"scores"``: float eviction scores ``[..., H // G, T]`` (or ``[T]``), one per token, fixed over time; SinkVis runs
+  the cache step by step and, when it is over budget, evicts the cached token with the lowest score other than the
+  current one (ties to the older position).  ``+inf`` protects a token.  NaN is refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sinkvis.simulation._kernels import check_values, run_static
+from sinkvis.simulation._validate import (
+    as_attention,
+    check_budget,
+    check_group_size,
+    check_sink_count,
+    group_attention,
+    resolve_seq_len,
+)
+from sinkvis.simulation.fixed import (
+    simulate_full,
+    simulate_random,
+    simulate_sliding_window,
+    simulate_streaming_llm,
+)
+from sinkvis.simulation.result import SimulationResult
+from sinkvis.simulation.scored import simulate_h2o, simulate_lru, simulate_tova
+from sinkvis.simulation.snapkv import simulate_snapkv
+
+__all__ = ["Policy", "register_policy", "unregister_policy", "list_policies", "get_policy", "run_policy"]
+
+_RETURNS = ("occupancy", "scores")
+_REGISTRY: dict[str, Policy] = {}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A registered eviction policy.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    func : callable
+        The function: a public ``simulate_*`` function for built-ins, the user's function otherwise.
+    uses_attention : bool
+        Whether the policy reads attention weights.
+    uses_sinks : bool
+        Whether ``sink_count`` means something to it (then ``0 <= sink_count < budget`` is enforced).
+    description : str
+        One line for tables and widgets.
+    attention_optional : bool
+        An attention policy that also runs without attention (``lru`` falls back to ``sliding_window``).
+    returns : str
+        ``"occupancy"`` or ``"scores"`` (user policies, see the module docstring).
+    builtin : bool
+        Shipped with SinkVis.
+    parameters : tuple of str
+        Extra keyword parameters the policy accepts (for built-ins; user policies accept any).
+    """
+
+    name: str
+    func: Callable[..., Any]
+    uses_attention: bool = False
+    uses_sinks: bool = False
+    description: str = ""
+    attention_optional: bool = False
+    returns: str = "occupancy"
+    builtin: bool = False
+    parameters: tuple[str, ...] = ()
+    _runner: Callable[..., tuple[np.ndarray, np.ndarray | None]] | None = field(default=None, repr=False)
+
+    @property
+    def needs_attention(self) -> bool:
+        """True when the policy cannot run without attention."""
+        return self.uses_attention and not self.attention_optional
+
+    def __call__(self, **kwargs: Any) -> SimulationResult:
+        """Shorthand for ``run_policy(self.name, **kwargs)``."""
+        return run_policy(self.name, **kwargs)
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0].strip()
+
+
+def register_policy(
+    name: str,
+    *,
+    uses_attention: bool = False,
+    uses_sinks: bool = False,
+    description: str | None = None,
+    attention_optional: bool = False,
+    returns: str = "occupancy",
+    replace: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a user eviction policy under ``name`` (protocol: see :mod:`sinkvis.simulation.registry`).
+
+    Parameters
+    ----------
+    name : str
+        Registry name (non-empty).  Re-registering a user policy replaces it (so a notebook cell can be re-run);
+        replacing a built-in needs ``replace=True``.
+    uses_attention : bool
+        The policy needs attention weights; :func:`run_policy` refuses to run it without them.
+    uses_sinks : bool
+        The policy uses ``sink_count``; :func:`run_policy` then checks ``0 <= sink_count < budget``.
+    description : str, optional
+        One line for tables and widgets; default: the first line of the function's docstring.
+    attention_optional : bool
+        With ``uses_attention``: the policy also runs when no attention is given (receives ``attention=None``).
+    returns : {"occupancy", "scores"}
+        What the function returns.
+    replace : bool
+        Allow replacing a built-in policy.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function unchanged.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"policy name must be a non-empty string, got {name!r}")
+    if returns not in _RETURNS:
+        raise ValueError(f"returns must be one of {_RETURNS}, got {returns!r}")
+    for flag, value in (("uses_attention", uses_attention), ("uses_sinks", uses_sinks)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.builtin and not replace:
+        raise ValueError(f"'{name}' is a built-in policy; pass replace=True to replace it, or choose another name")
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(func):
+            raise TypeError(f"register_policy('{name}') decorates a function, got {func!r}")
+        _REGISTRY[name] = Policy(
+            name=name,
+            func=func,
+            uses_attention=bool(uses_attention),
+            uses_sinks=bool(uses_sinks),
+            description=description if description is not None else _first_line(func.__doc__),
+            attention_optional=bool(attention_optional),
+            returns=returns,
+            builtin=False,
+        )
+        return func
+
+    return decorator
+
+
+def unregister_policy(name: str) -> None:
+    """Remove a user policy from the registry (built-ins cannot be removed; an unknown name is a ValueError)."""
+    policy = get_policy(name)
+    if policy.builtin:
+        raise ValueError(f"'{name}' is a built-in policy and cannot be unregistered")
+    del _REGISTRY[name]
+
+
+def list_policies() -> list[str]:
+    """Registered policy names: the built-ins first, then user policies in registration order."""
+    return list(_REGISTRY)
+
+
+def get_policy(name: str) -> Policy:
+    """Return the registered :class:`Policy` called ``name``; an unknown name is a ValueError listing valid ones."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(_REGISTRY)}") from None
+
+
+def run_policy(
+    name: str,
+    *,
+    budget: int,
+    seq_len: int | None = None,
+    attention: Any = None,
+    sink_count: int = 4,
+    group_size: int = 1,
+    return_occupancy: bool = False,
+    **params: Any,
+) -> SimulationResult:
+    """Simulate the policy ``name`` and return a :class:`SimulationResult`.
+
+    Parameters
+    ----------
+    name : str
+        A registered policy (see :func:`list_policies`).
+    budget : int
+        Most KV entries kept (>= 1).
+    seq_len : int, optional
+        Sequence length T; optional when ``attention`` is given (must agree with it).
+    attention : array-like [..., T, T], optional
+        Attention weights; needed by attention policies.  Policies that ignore attention use only its shape: their
+        masks are broadcast to its (grouped) leading dimensions.
+    sink_count : int
+        Sinks for sink-using policies (``0 <= sink_count < budget``); others accept and ignore it.
+    group_size : int
+        Consecutive query heads of the last leading dimension sharing one cache (KV-head group).
+    return_occupancy : bool
+        Also compute the occupancy ``[..., T, T]``.
+    **params
+        Policy parameters, e.g. ``recent_window`` (h2o), ``threshold`` (lru), ``window``/``kernel`` (snapkv),
+        ``seed`` (random).
+
+    Returns
+    -------
+    SimulationResult
+        ``keep_mask [..., T]``, ``occupancy`` (or None), ``policy``, ``budget``, ``sink_count``, ``params``.
+    """
+    policy = get_policy(name)
+    budget = check_budget(budget)
+    group_size = check_group_size(group_size)
+    att = None if attention is None else as_attention(attention)
+    T = resolve_seq_len(seq_len, att)
+    lead: tuple[int, ...] = () if att is None else group_attention(att, group_size)[1]
+    if policy.uses_sinks:
+        sink_count = check_sink_count(sink_count, budget)
+    if att is None and policy.needs_attention:
+        raise ValueError(
+            f"policy '{name}' needs captured attention weights: pass attention=[..., T, T] "
+            f'(capture with SinkVis(..., mode="full"))'
+        )
+    if policy.builtin:
+        unknown = sorted(set(params) - set(policy.parameters))
+        if unknown:
+            valid = ", ".join(policy.parameters) or "none"
+            raise TypeError(f"policy '{name}' got unexpected parameter(s) {unknown}; its parameters: {valid}")
+        assert policy._runner is not None
+        keep, occ = policy._runner(T, budget, sink_count, att, group_size, lead, return_occupancy, **params)
+    else:
+        keep, occ = _run_user(policy, T, budget, sink_count, att, group_size, lead, return_occupancy, params)
+    return SimulationResult(
+        keep_mask=keep,
+        occupancy=occ,
+        policy=name,
+        budget=budget,
+        sink_count=sink_count if policy.uses_sinks else None,
+        params=dict(params),
+    )
+
+
+# --------------------------------------------------------------------------------------------- user policies
+
+
+def _run_user(
+    policy: Policy,
+    T: int,
+    budget: int,
+    sink_count: Any,
+    att: np.ndarray | None,
+    group_size: int,
+    lead: tuple[int, ...],
+    return_occupancy: bool,
+    params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    if att is not None and policy.uses_attention:
+        check_values(group_attention(att, group_size)[0], lead, group_size)
+    out = policy.func(
+        seq_len=T,
+        budget=budget,
+        sink_count=sink_count,
+        attention=att if policy.uses_attention else None,
+        group_size=group_size,
+        **params,
+    )
+    if policy.returns == "scores":
+        scores = _check_scores(policy.name, out, lead, T)
+        N = int(np.prod(lead, dtype=np.int64))
+        return run_static(scores.reshape(N, T), lead, budget, return_occupancy=return_occupancy)
+    occ = _check_occupancy(policy.name, out, lead, T, budget)
+    keep = np.ascontiguousarray(occ[..., -1, :])
+    return keep, (occ if return_occupancy else None)
+
+
+def _as_bool(name: str, arr: np.ndarray, what: str) -> np.ndarray:
+    if arr.dtype == bool:
+        return arr
+    if (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) and np.isin(
+        arr, (0, 1)
+    ).all():
+        return arr.astype(bool)
+    raise TypeError(f"policy '{name}' must return a bool {what}, got dtype {arr.dtype} with values other than 0/1")
+
+
+def _check_occupancy(name: str, out: Any, lead: tuple[int, ...], T: int, budget: int) -> np.ndarray:
+    """Validate a user policy's occupancy ``[*lead, T, T]`` (or ``[T, T]``); return it as bool ``[*lead, T, T]``."""
+    expected = (*lead, T, T)
+    if out is None:
+        raise TypeError(f"policy '{name}' returned None; it must return a bool occupancy array of shape {expected}")
+    arr = np.asarray(out)
+    if arr.shape not in (expected, (T, T)):
+        raise ValueError(
+            f"policy '{name}' returned an array of shape {arr.shape}; expected occupancy of shape {expected}"
+            + (f" or ({T}, {T})" if lead else "")
+        )
+    arr = _as_bool(name, arr, "occupancy")
+    diagonal = np.diagonal(arr, axis1=-2, axis2=-1)
+    if not diagonal.all():
+        where = np.argwhere(~diagonal)[0]
+        raise ValueError(
+            f"policy '{name}' returned an occupancy with occupancy[..., t, t] False at index {tuple(where)}: "
+            f"the current token is always in the cache"
+        )
+    future = np.triu(np.ones((T, T), dtype=bool), 1)
+    if (arr & future).any():
+        where = np.argwhere(arr & future)[0]
+        raise ValueError(
+            f"policy '{name}' returned a non-causal occupancy: True at index {tuple(where)} (a query cannot see a "
+            f"later key; occupancy[..., t, j] must be False for j > t)"
+        )
+    counts = arr.sum(axis=-1)
+    if (counts > budget).any():
+        where = np.argwhere(counts > budget)[0]
+        raise ValueError(
+            f"policy '{name}' returned an occupancy row with {int(counts[tuple(where)])} keys at index "
+            f"{tuple(where)}, more than budget={budget}"
+        )
+    if arr.shape != expected:
+        arr = np.broadcast_to(arr, expected)
+    return arr
+
+
+def _check_scores(name: str, out: Any, lead: tuple[int, ...], T: int) -> np.ndarray:
+    """Validate a user policy's eviction scores ``[*lead, T]`` (or ``[T]``); return float64 ``[*lead, T]``."""
+    expected = (*lead, T)
+    if out is None:
+        raise TypeError(f"policy '{name}' returned None; it must return eviction scores of shape {expected}")
+    arr = np.asarray(out)
+    if arr.shape not in (expected, (T,)):
+        raise ValueError(
+            f"policy '{name}' returned an array of shape {arr.shape}; expected eviction scores of shape {expected}"
+            + (f" or ({T},)" if lead else "")
+        )
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"policy '{name}' must return numeric eviction scores, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"policy '{name}' returned NaN eviction scores (use +inf to protect a token)")
+    return np.broadcast_to(arr, expected)
+
+
+# --------------------------------------------------------------------------------------------- built-ins
+
+
+def _broadcast(
+    keep: np.ndarray, occ: np.ndarray | None, lead: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Broadcast a single-cache result to ``lead`` caches (keep copied, occupancy a read-only view)."""
+    if not lead:
+        return keep, occ
+    T = keep.shape[-1]
+    keep = np.broadcast_to(keep, (*lead, T)).copy()
+    return keep, (None if occ is None else np.broadcast_to(occ, (*lead, T, T)))
+
+
+def _split(out: Any, return_occupancy: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    return out if return_occupancy else (out, None)
+
+
+def _run_full(T, budget, sink_count, att, group_size, lead, want):
+    return _broadcast(*_split(simulate_full(T, budget, return_occupancy=want), want), lead)
+
+
+def _run_window(T, budget, sink_count, att, group_size, lead, want):
+    return _broadcast(*_split(simulate_sliding_window(T, budget, return_occupancy=want), want), lead)
+
+
+def _run_streaming(T, budget, sink_count, att, group_size, lead, want):
+    out = simulate_streaming_llm(T, budget, sink_count, return_occupancy=want)
+    return _broadcast(*_split(out, want), lead)
+
+
+def _run_random(T, budget, sink_count, att, group_size, lead, want, seed=0):
+    return _split(simulate_random(T, budget, seed=seed, shape=lead, return_occupancy=want), want)
+
+
+def _attention_runner(func: Callable[..., Any]) -> Callable[..., tuple[np.ndarray, np.ndarray | None]]:
+    def runner(T, budget, sink_count, att, group_size, lead, want, **params):
+        if att is None:  # only lru gets here (attention optional)
+            return _split(func(T, budget, None, return_occupancy=want, **params), want)
+        out = func(None, budget, att, group_size=group_size, return_occupancy=want, **params)
+        return _split(out, want)
+
+    return runner
+
+
+def _register_builtin(
+    name: str,
+    func: Callable[..., Any],
+    runner: Callable[..., tuple[np.ndarray, np.ndarray | None]],
+    *,
+    uses_attention: bool,
+    uses_sinks: bool,
+    description: str,
+    parameters: tuple[str, ...] = (),
+    attention_optional: bool = False,
+) -> None:
+    _REGISTRY[name] = Policy(
+        name=name,
+        func=func,
+        uses_attention=uses_attention,
+        uses_sinks=uses_sinks,
+        description=description,
+        attention_optional=attention_optional,
+        builtin=True,
+        parameters=parameters,
+        _runner=runner,
+    )
+
+
+def _keyword_only(func: Callable[..., Any], exclude: tuple[str, ...]) -> tuple[str, ...]:
+    sig = inspect.signature(func)
+    return tuple(
+        p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in exclude
+    )
+
+
+_COMMON = ("group_size", "return_occupancy")
+_register_builtin(
+    "full", simulate_full, _run_full, uses_attention=False, uses_sinks=False,
+    description="keep every token (baseline)",
+)
+_register_builtin(
+    "lru", simulate_lru, _attention_runner(simulate_lru), uses_attention=True, uses_sinks=False,
+    attention_optional=True, parameters=_keyword_only(simulate_lru, _COMMON),
+    description="evict the least recently used token (used = above-uniform attention); sliding window without",
+)
+_register_builtin(
+    "sliding_window", simulate_sliding_window, _run_window, uses_attention=False, uses_sinks=False,
+    description="keep the last budget tokens",
+)
+_register_builtin(
+    "streaming_llm", simulate_streaming_llm, _run_streaming, uses_attention=False, uses_sinks=True,
+    description="keep the first sink_count tokens and the most recent ones",
+)
+_register_builtin(
+    "h2o", simulate_h2o, _attention_runner(simulate_h2o), uses_attention=True, uses_sinks=False,
+    parameters=_keyword_only(simulate_h2o, _COMMON),
+    description="keep a recent window plus the heavy hitters (most accumulated attention)",
+)
+_register_builtin(
+    "tova", simulate_tova, _attention_runner(simulate_tova), uses_attention=True, uses_sinks=False,
+    parameters=_keyword_only(simulate_tova, _COMMON),
+    description="evict the token the latest query attended to least",
+)
+_register_builtin(
+    "snapkv", simulate_snapkv, _attention_runner(simulate_snapkv), uses_attention=True, uses_sinks=False,
+    parameters=_keyword_only(simulate_snapkv, _COMMON),
+    description="one-shot: keep the last queries' window plus the keys it attends to most (an oracle)",
+)
+_register_builtin(
+    "random", simulate_random, _run_random, uses_attention=False, uses_sinks=False,
+    parameters=("seed",),
+    description="evict a uniformly random cached token (seeded baseline)",
+)
