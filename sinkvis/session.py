@@ -3,6 +3,7 @@ evaluation, memory and the dashboard."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -367,7 +368,7 @@ class SinkVis:
             else:
                 attention = self.attention_stack().reshape(-1, seq_len, seq_len)
                 group_size = attention.shape[0]
-        return run_policy(
+        result = run_policy(
             policy,
             budget=budget,
             seq_len=seq_len,
@@ -377,6 +378,11 @@ class SinkVis:
             return_occupancy=return_occupancy,
             **params,
         )
+        if attention is not None and attention.ndim == 3 and group_size == attention.shape[0]:
+            # all heads shared one cache: drop the group axis of length 1
+            occupancy = None if result.occupancy is None else result.occupancy[0]
+            result = dataclasses.replace(result, keep_mask=result.keep_mask[0], occupancy=occupancy)
+        return result
 
     def simulate_policy(self, policy: str, budget: int, sink_count: int = 4, **params: Any) -> list[bool]:
         """Keep mask (``list[bool]``, length T) of an eviction policy under a token budget.

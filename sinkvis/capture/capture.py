@@ -67,10 +67,12 @@ class AttentionCapture:
         self._handles: list[Any] = []
 
     def install(self) -> None:
-        self._handles.append(self.model.register_forward_pre_hook(self._pre, with_kwargs=True))
-        self._handles.append(self.model.register_forward_hook(self._post, always_call=True))
+        # attention hooks first: when the model *is* the attention module, its recording hook must run before the
+        # pass is closed. A pass that raises is never closed, so a partial capture never replaces a complete one.
         try:
             self._hook.install()
+            self._handles.append(self.model.register_forward_pre_hook(self._pre, with_kwargs=True))
+            self._handles.append(self.model.register_forward_hook(self._post))
         except Exception:
             self.remove()
             raise
