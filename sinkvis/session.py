@@ -108,7 +108,8 @@ class SinkVis:
         for name, v, lo in (("query_chunk", query_chunk, 1), ("batch_index", batch_index, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-        if max_capture_bytes is not None and (not isinstance(max_capture_bytes, (int, float)) or max_capture_bytes <= 0):
+        bad_limit = not isinstance(max_capture_bytes, (int, float)) or isinstance(max_capture_bytes, bool)
+        if max_capture_bytes is not None and (bad_limit or max_capture_bytes <= 0):
             raise ValueError(f"max_capture_bytes must be a positive number of bytes, got {max_capture_bytes!r}")
         self.model = model
         self.tokenizer = tokenizer

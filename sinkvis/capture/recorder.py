@@ -71,7 +71,8 @@ class Recorder:
         bad = [h for h in self.heads if not -num_heads <= h < num_heads]
         if bad:
             raise ValueError(
-                f"heads {bad} out of range: the model has {num_heads} query heads (valid: {-num_heads}..{num_heads - 1})"
+                f"heads {bad} out of range: the model has {num_heads} query heads "
+                f"(valid: {-num_heads}..{num_heads - 1})"
             )
         return sorted({h % num_heads for h in self.heads})
 
