@@ -183,9 +183,7 @@ def _check_budgets(budgets: list[int] | None, sink_count: int, policies: list[st
         return
     from .simulation import get_policy, list_policies
 
-    uses_sinks = [
-        p for p in (policies or list_policies()) if getattr(get_policy(p), "uses_sinks", p == "streaming_llm")
-    ]
+    uses_sinks = [p for p in (policies or list_policies()) if get_policy(p).uses_sinks]
     smallest = min(budgets)
     if uses_sinks and sink_count >= smallest:
         raise CLIError(
@@ -290,8 +288,7 @@ def run_policies() -> int:
     from .simulation import get_policy, list_policies
 
     for name in list_policies():
-        doc = (getattr(get_policy(name), "description", "") or "").strip().splitlines()
-        print(f"{name:<16} {doc[0] if doc else ''}".rstrip())
+        print(f"{name:<16} {get_policy(name).description}".rstrip())
     return EXIT_OK
 
 

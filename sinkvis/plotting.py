@@ -335,9 +335,7 @@ def plot_attention(
     if sinks:
         handles.append(Line2D([], [], color=SINK_COLOR, marker="v", linestyle="none", label="sink"))
     if hitters:
-        handles.append(
-            Line2D([], [], color=HEAVY_HITTER_COLOR, marker="v", linestyle="none", label="heavy hitter")
-        )
+        handles.append(Line2D([], [], color=HEAVY_HITTER_COLOR, marker="v", linestyle="none", label="heavy hitter"))
     if occupancy is not None:
         handles.append(Patch(color=EVICTED_COLOR, label=f"evicted ({n_evicted} cells)"))
     if handles:
@@ -523,9 +521,7 @@ def plot_head_roles(
     row_labels = layers if layers is not None else list(range(n_layers))
     step = 1 if n_layers <= 32 else math.ceil(n_layers / 32)
     ax.set_yticks(range(0, n_layers, step))
-    ax.set_yticklabels(
-        [str(row_labels[i]) for i in range(0, n_layers, step)], fontsize=7 if n_layers > 16 else 8
-    )
+    ax.set_yticklabels([str(row_labels[i]) for i in range(0, n_layers, step)], fontsize=7 if n_layers > 16 else 8)
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_xticks(np.arange(-0.5, n_heads, 1), minor=True)
@@ -741,6 +737,11 @@ def plot_perplexity_vs_budget(
         log_y = bool(positive) and len(positive) == len(values) and max(positive) / min(positive) > 20
     if log_y:
         ax.set_yscale("log")
+        ax.set_ylim(min(positive) / 1.15, max(positive) * 1.15)
+    elif values:
+        lo, hi = min(values), max(values)
+        pad = 0.06 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+        ax.set_ylim(lo - pad, hi + pad)  # keeps the reference line off the frame
     ax.set_xlabel("budget (KV entries kept)")
     ax.set_ylabel(metric.replace("_", " "))
     ax.grid(alpha=0.3)
@@ -862,9 +863,7 @@ def plot_memory(
         ax.set_xlim(0, max(values + [1.0]) * 1.25)
     for yi, v in zip(y, values, strict=True):
         if v > 0:
-            ax.annotate(
-                format_bytes(v), (v, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8
-            )
+            ax.annotate(format_bytes(v), (v, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_xlabel("bytes")
     ax.set_title(title or "Memory")
     ax.grid(axis="x", alpha=0.3)

@@ -39,6 +39,9 @@ __all__ = [
     "table_text",
 ]
 
+#: Tokens in the close-up attention figure of the report.
+ZOOM_TOKENS = 48
+
 #: Columns of the policy table: (row key, heading).
 POLICY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("policy", "policy"),
@@ -233,7 +236,7 @@ class Report:
         roles = ", ".join(f"{k} {v}" for k, v in self.frame.role_counts().items())
         lines += [f"Head roles: {roles}", ""]
         lines.append(f"Eviction policies on the real model (full-cache perplexity {self.full_perplexity:.2f}):")
-        lines.append(table_text(self.rows))
+        lines.append(table_text(_display_rows(self.rows)))
         lines += ["", "Memory:"]
         lines += ["  " + line for line in _memory_lines(self.memory)]
         if self.notes:
@@ -269,6 +272,22 @@ class Report:
         json_path = out / "summary.json"
         json_path.write_text(json.dumps(self.summary_dict(), indent=2, default=_json_default), encoding="utf-8")
         return written + [csv_path, json_path]
+
+
+def _display_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the tables: ``sink_count`` blanked for policies that keep no sinks."""
+    from .simulation import get_policy
+
+    out = []
+    for row in rows:
+        row = dict(row)
+        try:
+            if not get_policy(str(row["policy"])).uses_sinks:
+                row["sink_count"] = None
+        except (KeyError, ValueError):
+            pass
+        out.append(row)
+    return out
 
 
 def _json_default(value: Any) -> Any:
@@ -390,13 +409,24 @@ def build_report(
                 continue
             layer, head = _pick_head(frame)
             report.attention_head = (layer, head)
+            attention = sv.attention(layer, head)
             report.figures["attention"] = plotting.plot_attention(
-                sv.attention(layer, head),
+                attention,
                 tokens,
                 sink_tokens=frame.sink_tokens,
                 heavy_hitters=frame.heavy_hitters,
-                title=f"Attention, layer {layer} head {head} (the last layer's strongest sink head)",
+                log=True,
+                title=f"Attention, layer {layer} head {head} (log scale)",
             )
+            n = min(len(tokens), ZOOM_TOKENS)
+            if n < len(tokens):  # the first queries' rows are complete: a readable close-up with token labels
+                report.figures["attention_start"] = plotting.plot_attention(
+                    attention[:n, :n],
+                    tokens[:n],
+                    sink_tokens=[p for p in frame.sink_tokens if p < n],
+                    heavy_hitters=[p for p in frame.heavy_hitters if p < n],
+                    title=f"Layer {layer} head {head}, the first {n} tokens",
+                )
         elif step == "sink_rate":
             report.figures["sink_rate"] = plotting.plot_sink_rate(
                 frame.sink_rate, tokens, threshold=frame.params.get("min_sink_rate")
@@ -456,7 +486,9 @@ figcaption{color:#5b6570;font-size:0.9em}.note{color:#8a5a00}ul{margin:4px 0}
 """
 
 _CAPTIONS = {
-    "attention": "Attention of one head. Red markers: sink tokens; orange: heavy hitters.",
+    "attention": "Attention of the last layer's head with the most attention on sinks (log colour scale). "
+    "Red markers: sink tokens; orange: heavy hitters.",
+    "attention_start": "The same head over the first tokens, linear colour scale, with the token strings.",
     "sink_rate": "Share of all captured heads in which each token is an attention sink (alpha > eps).",
     "head_roles": "Each head's share of attention on the sink tokens, with its role letter.",
     "occupancy": "Which tokens each policy keeps in the cache after the last token.",
@@ -506,7 +538,7 @@ def render_report_html(report: Report, pngs: Mapping[str, bytes] | None = None) 
         "<h2>Eviction policies on the real model</h2>",
         f"<p>Full-cache perplexity {report.full_perplexity:.2f}. Each row is one forward pass in which every "
         "layer attends only to the keys its cache would hold; positions are the original ones.</p>",
-        table_html(report.rows),
+        table_html(_display_rows(report.rows)),
         "<h2>Memory</h2><ul>",
         *[f"<li>{esc(line)}</li>" for line in _memory_lines(report.memory)],
         "</ul>",
