@@ -25,7 +25,7 @@ def _raise_value_error(att: np.ndarray, err: np.ndarray, lead: tuple[int, ...], 
         return
     n = int(bad[0])
     kind, g, t, j = (int(v) for v in err[n])
-    value = att[n, g, t, j]
+    value = float(att[n, g, t, j])
     head_index = np.unravel_index(n, lead) if lead else ()
     if lead:
         index = (*head_index[:-1], head_index[-1] * group_size + g, t, j)
