@@ -32,7 +32,8 @@ function render({ model, el }) {
 
   function build() {
     const ls = layers();
-    const nh = model.get("num_heads") || 0;
+    const heads = model.get("heads") || [];
+    const nh = heads.length;
     const mass = decodeArray(model.get("sink_mass"));
     const vmax = mass ? Math.max(1e-9, finiteMax(mass.data)) : 1;
     grid.replaceChildren();
@@ -42,10 +43,10 @@ function render({ model, el }) {
     ls.forEach((layer, li) =>
       grid.append(h("div", { class: "sv-axis sv-axis-top" }, li % 5 === 0 || ls.length <= 12 ? String(layer) : "")),
     );
-    for (let head = 0; head < nh; head++) {
+    heads.forEach((head, hi) => {
       grid.append(h("div", { class: "sv-axis" }, String(head)));
       ls.forEach((layer, li) => {
-        const v = mass ? mass.data[li * nh + head] : NaN;
+        const v = mass ? mass.data[li * nh + hi] : NaN;
         const cell = h("div", {
           class: "sv-cell",
           role: "gridcell",
@@ -57,7 +58,7 @@ function render({ model, el }) {
         cells.push(cell);
         grid.append(cell);
       });
-    }
+    });
     mark();
   }
 
@@ -79,19 +80,19 @@ function render({ model, el }) {
 
   function onKey(event) {
     const ls = layers();
-    const nh = model.get("num_heads") || 0;
+    const heads = model.get("heads") || [];
     let li = ls.indexOf(model.get("layer"));
-    let head = model.get("head");
+    let hi = heads.indexOf(model.get("head"));
     if (event.key === "ArrowLeft") li -= 1;
     else if (event.key === "ArrowRight") li += 1;
-    else if (event.key === "ArrowUp") head -= 1;
-    else if (event.key === "ArrowDown") head += 1;
+    else if (event.key === "ArrowUp") hi -= 1;
+    else if (event.key === "ArrowDown") hi += 1;
     else return;
     event.preventDefault();
     event.stopPropagation();
     li = Math.max(0, Math.min(ls.length - 1, li));
-    head = Math.max(0, Math.min(nh - 1, head));
-    if (ls.length) select(ls[li], head);
+    hi = Math.max(0, Math.min(heads.length - 1, hi));
+    if (ls.length && heads.length) select(ls[li], heads[hi]);
   }
   grid.addEventListener("keydown", onKey);
 
@@ -99,7 +100,7 @@ function render({ model, el }) {
   const rebuild = () => build();
   model.on("change:sink_mass", rebuild);
   model.on("change:layers", rebuild);
-  model.on("change:num_heads", rebuild);
+  model.on("change:heads", rebuild);
   model.on("change:layer", mark);
   model.on("change:head", mark);
   return () => {
@@ -107,7 +108,7 @@ function render({ model, el }) {
     grid.removeEventListener("keydown", onKey);
     model.off("change:sink_mass", rebuild);
     model.off("change:layers", rebuild);
-    model.off("change:num_heads", rebuild);
+    model.off("change:heads", rebuild);
     model.off("change:layer", mark);
     model.off("change:head", mark);
     root.remove();
