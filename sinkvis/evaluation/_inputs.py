@@ -30,7 +30,7 @@ class ModelShape:
 
 def resolve_source(source: Any, input_ids: Any) -> tuple[Any, torch.Tensor]:
     """``(model, input_ids [1, T])`` from a SinkVis session or from a model plus token ids."""
-    if hasattr(source, "input_ids") and not isinstance(source, torch.nn.Module):
+    if not isinstance(source, torch.nn.Module) and (hasattr(type(source), "input_ids") or hasattr(source, "model")):
         if input_ids is not None:
             raise TypeError("give input_ids only with a model; a SinkVis session brings its own tokens")
         model = getattr(source, "model", None)

@@ -74,7 +74,7 @@ class _LayerCache:
         elif policy == "lru":
             group_size = float(weights.sum(-1).max())  # each query head's weights sum to 1
             tau = (1.0 / weights.shape[-1]) if threshold is None else threshold
-            used = weights >= tau * group_size
+            used = weights >= tau * group_size * (1 - 1e-9)
             self.last_use = torch.where(used, torch.full_like(self.last_use, t), self.last_use)
 
     def victims(self, policy: str, next_t: int, sink_count: int, recent_window: int) -> torch.Tensor:
@@ -141,7 +141,7 @@ def decode_with_evicting_cache(
     sink_count
         First tokens ``streaming_llm`` never evicts.
     recent_window
-        ``h2o``'s protected recent window (default ``budget // 2``, at least 1).
+        ``h2o``'s protected recent window (default ``budget // 2``, at least 1, below ``budget``).
     threshold
         ``lru``'s use threshold on a renormalised weight (default: uniform, 1 / tokens in the cache).
 
@@ -161,7 +161,7 @@ def decode_with_evicting_cache(
     ids = as_input_ids(input_ids)
     seq_len = ids.shape[1]
     shape = model_shape(model)
-    window = max(1, budget // 2) if recent_window is None else int(recent_window)
+    window = min(max(budget // 2, 1), budget - 1) if recent_window is None else int(recent_window)
     group = shape.num_heads // shape.num_kv_heads
     needs_attention = policy in _ATTENTION_POLICIES
     device = next(model.parameters()).device
