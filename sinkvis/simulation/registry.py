@@ -302,6 +302,10 @@ def _run_user(
     return keep, (occ if return_occupancy else None)
 
 
+def _index(where: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in where)
+
+
 def _as_bool(name: str, arr: np.ndarray, what: str) -> np.ndarray:
     if arr.dtype == bool:
         return arr
@@ -328,14 +332,14 @@ def _check_occupancy(name: str, out: Any, lead: tuple[int, ...], T: int, budget:
     if not diagonal.all():
         where = np.argwhere(~diagonal)[0]
         raise ValueError(
-            f"policy '{name}' returned an occupancy with occupancy[..., t, t] False at index {tuple(where)}: "
+            f"policy '{name}' returned an occupancy with occupancy[..., t, t] False at index {_index(where)}: "
             f"the current token is always in the cache"
         )
     future = np.triu(np.ones((T, T), dtype=bool), 1)
     if (arr & future).any():
         where = np.argwhere(arr & future)[0]
         raise ValueError(
-            f"policy '{name}' returned a non-causal occupancy: True at index {tuple(where)} (a query cannot see a "
+            f"policy '{name}' returned a non-causal occupancy: True at index {_index(where)} (a query cannot see a "
             f"later key; occupancy[..., t, j] must be False for j > t)"
         )
     counts = arr.sum(axis=-1)
@@ -343,7 +347,7 @@ def _check_occupancy(name: str, out: Any, lead: tuple[int, ...], T: int, budget:
         where = np.argwhere(counts > budget)[0]
         raise ValueError(
             f"policy '{name}' returned an occupancy row with {int(counts[tuple(where)])} keys at index "
-            f"{tuple(where)}, more than budget={budget}"
+            f"{_index(where)}, more than budget={budget}"
         )
     if arr.shape != expected:
         arr = np.broadcast_to(arr, expected)
