@@ -139,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="capture full attention matrices, or linear-memory statistics only (long texts)",
     )
     report.add_argument("--dpi", type=_positive_int, default=110, help="resolution of the PNG figures")
-    report.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    report.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bars (shown only when stderr is a terminal)"
+    )
     report.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
     sub.add_parser(
@@ -204,37 +206,8 @@ def _quiet_libraries() -> None:
         pass
 
 
-def run_report(args: argparse.Namespace) -> int:
-    """Run ``sinkvis report`` with parsed arguments; returns the exit status.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments of :func:`build_parser`'s ``report`` sub-command.
-
-    Returns
-    -------
-    int
-        0 on success.
-
-    Raises
-    ------
-    CLIError
-        Bad arguments (status 2) or a model that cannot be loaded (status 1).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never open a window
-    from tqdm.auto import tqdm
-
-    text = _read_text(args.text)
-    policies = _check_policies(args.policies)
-    _check_budgets(args.budget, args.sink_count, policies)
-    _quiet_libraries()
-    progress = not args.no_progress
-    steps = tqdm(total=5, desc="sinkvis report", disable=not progress, unit="step", file=sys.stderr)
-    started = time.perf_counter()
-
+def _run_steps(args: argparse.Namespace, text: str, policies: list[str] | None, steps: Any, progress: bool) -> Any:
+    """Load the model, capture one pass, analyse and evaluate: the :class:`~sinkvis.report_html.Report`."""
     steps.set_postfix_str(f"loading model {args.model}")
     from .models import ModelNotAvailableError, load_model
 
@@ -267,11 +240,53 @@ def run_report(args: argparse.Namespace) -> int:
         progress=progress,
     )
     steps.update(2)
+    return report
 
-    steps.set_postfix_str(f"writing {args.out}")
-    written = report.write(args.out, dpi=args.dpi)
-    steps.update()
-    steps.close()
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``sinkvis report`` with parsed arguments; returns the exit status.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of :func:`build_parser`'s ``report`` sub-command.
+
+    Returns
+    -------
+    int
+        0 on success.
+
+    Raises
+    ------
+    CLIError
+        Bad arguments (status 2) or a model that cannot be loaded (status 1).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: never open a window
+    from tqdm.auto import tqdm
+
+    text = _read_text(args.text)
+    policies = _check_policies(args.policies)
+    _check_budgets(args.budget, args.sink_count, policies)
+    _quiet_libraries()
+    progress = not args.no_progress and sys.stderr.isatty()  # bars only where a terminal redraws them
+    model_path = Path(args.model).expanduser()
+    looks_like_path = args.model.startswith(("/", ".", "~")) or "\\" in args.model  # hub ids are "org/name"
+    if looks_like_path and not model_path.exists():
+        raise CLIError(
+            f"--model: no such folder: {args.model} (give a local model folder, a hub id, or 'smollm2' for the "
+            "embedded model)"
+        )
+    steps = tqdm(total=5, desc="sinkvis report", disable=not progress, unit="step", file=sys.stderr, leave=False)
+    started = time.perf_counter()
+    try:
+        report = _run_steps(args, text, policies, steps, progress)
+        steps.set_postfix_str(f"writing {args.out}")
+        written = report.write(args.out, dpi=args.dpi)
+        steps.update()
+    finally:
+        steps.close()  # clears the bar, also before an error message
 
     print(report.summary_text())
     print()

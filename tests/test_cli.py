@@ -114,11 +114,13 @@ def test_empty_text_file_is_refused(tmp_path):
     assert_one_line_error(proc, 2, "empty")
 
 
-def test_missing_model_exits_1_with_one_line(tmp_path):
-    missing = tmp_path / "no-such-model"
-    proc = run("report", "--out", str(tmp_path / "out"), "--model", str(missing), "--max-tokens", "16")
+@pytest.mark.parametrize("model", ["{tmp}/no-such-model", "nobody-here/no-such-model-xyz"])
+def test_missing_model_exits_1_with_one_line(tmp_path, model):
+    model = model.format(tmp=tmp_path)
+    proc = run("report", "--out", str(tmp_path / "out"), "--model", model, "--max-tokens", "16")
     line = assert_one_line_error(proc, 1, "no-such-model")
     assert "smollm2" in line  # it says what would work
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------- the main job
