@@ -76,10 +76,13 @@ class Dashboard(ipywidgets.VBox):
         self.selector.observe(self._on_select, names=["layer", "head"])
         p.observe(self._on_results, names=["results"])
         p.observe(self._on_highlight, names=["highlight"])
-        left = ipywidgets.VBox([self.selector, self.memory], layout=ipywidgets.Layout(flex="0 0 auto"))
-        right = ipywidgets.VBox([self.policies, self.heatmap], layout=ipywidgets.Layout(flex="1 1 auto"))
+        row = ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start")
         super().__init__(
-            [ipywidgets.HBox([left, right], layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))]
+            [
+                ipywidgets.HBox([self.selector, self.memory], layout=row),
+                self.policies,
+                self.heatmap,
+            ]
         )
         self.add_class("sv-dashboard")
 

@@ -518,6 +518,8 @@ function render({ model, el, experimental }) {
     "change:heavy_hitters": redraw,
     "change:policy": redraw,
     "change:tokens": redraw,
+    "change:layer": redraw,
+    "change:head": redraw,
   };
   for (const [name, fn] of Object.entries(events)) model.on(name, fn);
   const cleanupTheme = onThemeChange(onTheme);
