@@ -1,19 +1,54 @@
 """Attention probabilities computed beside the model, in query chunks, and linear-memory statistics.
 
 Everything here runs under ``torch.no_grad`` on detached tensors: it never changes what the model computes.
+Masked scores are filled with the most negative finite float rather than ``-inf``, so that ``p * log p`` is 0
+(not NaN) for masked keys and the statistics need no extra clean-up pass over the chunk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 #: Keys within this many positions of the query (the query itself included) count as "local" for head roles.
 LOCAL_WINDOW = 8
 
+_NEG = torch.finfo(torch.float32).min
 
-def allowed_chunk(
+
+@dataclass
+class ChunkMask:
+    """Where query rows ``q0:q1`` may attend.
+
+    ``allowed`` is a bool ``[Hm, tq, S]`` (``Hm`` 1 or the number of heads) or None (everything allowed);
+    ``additive`` a float mask to add to the scores (eager-style masks) or None.
+    """
+
+    allowed: torch.Tensor | None
+    additive: torch.Tensor | None
+
+    def visible_keys(self, tq: int, key_len: int) -> torch.Tensor | None:
+        """``[tq]`` number of keys each row may attend (None when it depends on the scores)."""
+        if self.additive is not None:
+            return None
+        if self.allowed is None:
+            return torch.full((tq,), key_len, dtype=torch.int64)
+        return self.allowed.any(dim=0).sum(dim=-1)
+
+    def key_seen(self) -> torch.Tensor | None:
+        """``[tq, S]`` bool: the key is visible to the row (None when it depends on the scores)."""
+        if self.additive is not None or self.allowed is None:
+            return None
+        return self.allowed.any(dim=0)
+
+    def select_heads(self, heads: list[int]) -> ChunkMask:
+        a = self.allowed if self.allowed is None or self.allowed.shape[0] == 1 else self.allowed[heads]
+        m = self.additive if self.additive is None or self.additive.shape[0] == 1 else self.additive[heads]
+        return ChunkMask(a, m)
+
+
+def chunk_mask(
     attention_mask: torch.Tensor | None,
     batch_index: int,
     q0: int,
@@ -23,52 +58,48 @@ def allowed_chunk(
     *,
     is_causal: bool,
     device: torch.device,
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Return ``(allowed, additive)`` for query rows ``q0:q1``.
+) -> ChunkMask:
+    """The mask of query rows ``q0:q1`` from whatever mask the model passed to its attention function.
 
-    ``allowed`` is a bool ``[Hm, tq, S]`` tensor (``Hm`` is 1 or the number of heads) where a key may be
-    attended, ``additive`` a float mask to add to the scores (eager masks), either one ``None``.
-    A missing mask means causal with query offset ``S - T`` (what ``sdpa_mask`` encodes by returning None).
+    A missing mask means causal with query offset ``S - T`` (what ``sdpa_mask`` encodes by returning None), or
+    no mask at all for a non-causal module.
     """
     if attention_mask is None:
-        if not is_causal or (q1 - q0 == 1 and seq_len == 1):
-            return None, None
+        if not is_causal:
+            return ChunkMask(None, None)
         offset = key_len - seq_len
         q = torch.arange(q0, q1, device=device)[:, None] + offset
         k = torch.arange(key_len, device=device)[None, :]
-        return (k <= q)[None], None
+        return ChunkMask((k <= q)[None], None)
     mask = attention_mask
     if mask.dim() == 2:  # [B, S] padding mask (flash-style implementations)
-        pad = mask[batch_index].bool()[None, None, :]
-        causal, _ = allowed_chunk(
-            None, batch_index, q0, q1, seq_len, key_len, is_causal=is_causal, device=device
-        )
-        return (pad if causal is None else causal & pad), None
+        pad = mask[batch_index].bool()[None, None, -key_len:]
+        causal = chunk_mask(None, batch_index, q0, q1, seq_len, key_len, is_causal=is_causal, device=device)
+        return ChunkMask(pad if causal.allowed is None else causal.allowed & pad, None)
     if mask.dim() == 4:
         mask = mask[batch_index if mask.shape[0] > 1 else 0]
     elif mask.dim() != 3:
         raise ValueError(f"unsupported attention mask of shape {tuple(mask.shape)}")
     mask = mask[:, q0:q1, -key_len:] if mask.shape[1] > 1 else mask[:, :, -key_len:]
     if mask.dtype == torch.bool:
-        return mask, None
-    return None, mask
+        return ChunkMask(mask, None)
+    return ChunkMask(None, mask)
 
 
-def chunk_probs(
+def chunk_scores(
     query: torch.Tensor,
     key: torch.Tensor,
     q0: int,
     q1: int,
     *,
     scaling: float,
-    allowed: torch.Tensor | None,
-    additive: torch.Tensor | None,
+    mask: ChunkMask,
     softcap: float | None = None,
 ) -> torch.Tensor:
-    """Softmax attention probabilities of query rows ``q0:q1`` in float32.
+    """Masked float32 attention scores ``[Hq, tq, S]`` of query rows ``q0:q1``.
 
-    ``query`` is ``[Hq, T, D]``, ``key`` ``[Hkv, S, D]`` (not repeated for GQA). Returns ``[Hq, tq, S]``.
-    Rows with no allowed key (full padding) come out as zeros, not NaN.
+    ``query`` is ``[Hq, T, D]``, ``key`` ``[Hkv, S, D]`` (not repeated for GQA: each group of ``Hq / Hkv``
+    consecutive query heads reads one KV head). Masked keys hold the most negative finite float.
     """
     hq, _, d = query.shape
     hkv, s, _ = key.shape
@@ -78,16 +109,28 @@ def chunk_probs(
     scores.mul_(scaling)
     if softcap:
         scores = torch.tanh(scores / softcap) * softcap
-    if additive is not None:
-        scores = scores + additive.float()
-    if allowed is not None:
-        scores.masked_fill_(~allowed, float("-inf"))
-    probs = torch.softmax(scores, dim=-1)
-    return torch.nan_to_num_(probs, nan=0.0)
+    if mask.additive is not None:
+        scores.add_(mask.additive.float()).clamp_(min=_NEG)
+    if mask.allowed is not None:
+        scores.masked_fill_(~mask.allowed, _NEG)
+    return scores
+
+
+def zero_empty_rows(probs: torch.Tensor, mask: ChunkMask) -> torch.Tensor:
+    """Rows with no visible key (full padding) become zeros instead of a uniform spread."""
+    if mask.allowed is not None:
+        empty = ~mask.allowed.any(dim=-1)  # [Hm, tq]
+        if bool(empty.any()):
+            probs.masked_fill_(empty.unsqueeze(-1), 0.0)
+    elif mask.additive is not None:
+        empty = (mask.additive <= _NEG / 2).all(dim=-1)
+        if bool(empty.any()):
+            probs.masked_fill_(empty.unsqueeze(-1), 0.0)
+    return probs
 
 
 class StatsAccumulator:
-    """Per head and key: attention received (sum over queries), max, and per head locality and entropy.
+    """Per head and key: attention received (sum over queries) and max; per head: locality and entropy.
 
     Memory is linear in the number of keys: ``[H, S]`` sums and maxima, ``[S]`` query counts.
     """
@@ -102,43 +145,41 @@ class StatsAccumulator:
         self.entropy_rows = 0
         self.n_queries = 0
 
-    def add(self, probs: torch.Tensor, q0: int, key_offset: int) -> None:
-        """Accumulate probabilities ``[H, tq, S]`` of query rows starting at ``q0``.
+    def add_scores(self, scores: torch.Tensor, q0: int, key_offset: int, mask: ChunkMask) -> None:
+        """Accumulate from masked scores ``[H, tq, S]`` (see :func:`chunk_scores`); consumes ``scores``."""
+        logp = torch.log_softmax(scores, dim=-1)
+        probs = zero_empty_rows(torch.exp(logp), mask)
+        self._add(probs, logp, q0, key_offset, mask)
 
-        ``key_offset`` is ``S - T``: query ``i`` sits at key position ``i + key_offset``.
-        """
+    def add_probs(self, probs: torch.Tensor, q0: int, key_offset: int) -> None:
+        """Accumulate from probabilities ``[H, tq, S]`` (e.g. weights a module returned)."""
+        logp = torch.log(probs.clamp_min(1e-38))
+        self._add(probs, logp, q0, key_offset, ChunkMask(None, None), from_probs=True)
+
+    def _add(
+        self, probs: torch.Tensor, logp: torch.Tensor, q0: int, key_offset: int, mask: ChunkMask,
+        from_probs: bool = False,
+    ) -> None:
         h, tq, s = probs.shape
         self.sum += probs.sum(dim=1, dtype=torch.float64)
         torch.maximum(self.max, probs.amax(dim=1), out=self.max)
-        seen = probs.gt(0).any(dim=0)  # [tq, S] keys attended by some head
+        seen = None if from_probs else mask.key_seen()
+        nkeys = None if from_probs else mask.visible_keys(tq, s)
+        if seen is None or nkeys is None:
+            seen = probs.gt(0).any(dim=0)  # [tq, S]
+            nkeys = seen.sum(dim=-1)
         self.count += seen.sum(dim=0)
-        valid = seen.any(dim=1)  # rows that are not fully padded
-        self.n_queries += int(valid.sum())
-        # locality: mass on the LOCAL_WINDOW keys ending at the query's own position
-        pos = torch.arange(q0, q0 + tq) + key_offset
-        cum = probs.cumsum(dim=-1)
-        hi = cum.gather(-1, pos.clamp(0, s - 1).view(1, tq, 1).expand(h, tq, 1))
-        lo_idx = pos - self.local_window
-        lo = torch.where(
-            (lo_idx >= 0).view(1, tq, 1),
-            cum.gather(-1, lo_idx.clamp(0, s - 1).view(1, tq, 1).expand(h, tq, 1)),
-            torch.zeros(()),
-        )
-        self.locality_sum += (hi - lo).squeeze(-1).sum(dim=1, dtype=torch.float64)
+        self.n_queries += int((nkeys > 0).sum())
+        # locality: mass on the `local_window` keys ending at the query's own position
+        pos = torch.arange(q0, q0 + tq) + key_offset  # [tq]
+        win = pos[:, None] - torch.arange(self.local_window)[None, :]  # [tq, W]
+        valid = (win >= 0) & (win < s)
+        picked = probs.gather(-1, win.clamp(0, s - 1).expand(h, tq, self.local_window))
+        self.locality_sum += (picked * valid).sum(dim=(1, 2), dtype=torch.float64)
         # entropy normalised by log(number of visible keys), for rows with at least two keys
-        nkeys = seen.sum(dim=1)
         rows = nkeys >= 2
         if bool(rows.any()):
-            p = probs[:, rows]
-            ent = -(p * torch.log(p.clamp_min(1e-30))).sum(-1) / torch.log(nkeys[rows].double()).float()
-            self.entropy_sum += ent.sum(dim=1, dtype=torch.float64)
+            ent = -torch.linalg.vecdot(probs, logp, dim=-1)  # [H, tq]
+            norm = torch.where(rows, torch.log(nkeys.clamp_min(2).double()), torch.ones((), dtype=torch.float64))
+            self.entropy_sum += (ent.double() * rows / norm).sum(dim=1)
             self.entropy_rows += int(rows.sum())
-
-
-ProbsFn = Callable[[int, int], torch.Tensor]
-
-
-def run_chunks(seq_len: int, chunk: int, fn: Callable[[int, int], None]) -> None:
-    """Call ``fn(q0, q1)`` over query chunks of at most ``chunk`` rows."""
-    for q0 in range(0, seq_len, chunk):
-        fn(q0, min(seq_len, q0 + chunk))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .probs import StatsAccumulator, allowed_chunk, chunk_probs
+from .probs import StatsAccumulator, chunk_mask, chunk_scores, zero_empty_rows
 from .store import Capture, CaptureTooLargeError, LayerStats
 
 _DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -127,23 +127,20 @@ class Recorder:
             group = hq // hkv
             q = q[heads]
             k = k[[h // group for h in heads]]
-        sink = self._sink(cap, layer, len(heads), t, s)
+        full = self._full_writer(cap, layer, len(heads), t, s)
+        acc = None if full is not None else StatsAccumulator(len(heads), s)
         for q0 in range(0, t, self.query_chunk):
             q1 = min(t, q0 + self.query_chunk)
-            allowed, additive = allowed_chunk(
-                attention_mask, b, q0, q1, t, s, is_causal=is_causal, device=q.device
-            )
-            if allowed is not None and self.heads is not None and allowed.shape[0] > 1:
-                allowed = allowed[heads]
-            if additive is not None and self.heads is not None and additive.shape[0] > 1:
-                additive = additive[heads]
+            mask = chunk_mask(attention_mask, b, q0, q1, t, s, is_causal=is_causal, device=q.device)
             if self.heads is not None:
-                probs = _probs_per_head(q, k, q0, q1, scaling, allowed, additive, softcap)
+                mask = mask.select_heads(heads)
+            scores = chunk_scores(q, k, q0, q1, scaling=scaling, mask=mask, softcap=softcap)
+            if full is not None:
+                full(zero_empty_rows(torch.softmax(scores, dim=-1), mask).cpu(), q0)
             else:
-                probs = chunk_probs(
-                    q, k, q0, q1, scaling=scaling, allowed=allowed, additive=additive, softcap=softcap
-                )
-            sink(probs.cpu(), q0)
+                acc.add_scores(scores.cpu(), q0, s - t, mask)
+        if acc is not None:
+            cap.stats[layer] = LayerStats.from_accumulator(acc)
         return self._finish_layer(cap, layer)
 
     @torch.no_grad()
@@ -166,45 +163,31 @@ class Recorder:
         w = weights.detach()
         if self.heads is not None:
             w = w[heads]
-        sink = self._sink(cap, layer, len(heads), t, s)
+        full = self._full_writer(cap, layer, len(heads), t, s)
+        acc = None if full is not None else StatsAccumulator(len(heads), s)
         for q0 in range(0, t, self.query_chunk):
-            chunk = w[:, q0 : q0 + self.query_chunk].float().cpu()
-            sink(torch.nan_to_num(chunk, nan=0.0), q0)
-        self._finish_layer(cap, layer)
+            chunk = torch.nan_to_num(w[:, q0 : q0 + self.query_chunk].float().cpu(), nan=0.0)
+            if full is not None:
+                full(chunk, q0)
+            else:
+                acc.add_probs(chunk, q0, s - t)
+        if acc is not None:
+            cap.stats[layer] = LayerStats.from_accumulator(acc)
 
-    def _sink(self, cap: Capture, layer: int, h: int, t: int, s: int):
-        if self.mode == "full":
-            out = np.empty((h, t, s), dtype=self.np_dtype)
-            cap.layers[layer] = out
-            view = torch.from_numpy(out)
+    def _full_writer(self, cap: Capture, layer: int, h: int, t: int, s: int):
+        """In full mode, allocate the layer's ``[H, T, S]`` matrix and return a chunk writer (else None)."""
+        if self.mode != "full":
+            return None
+        out = np.empty((h, t, s), dtype=self.np_dtype)
+        cap.layers[layer] = out
+        view = torch.from_numpy(out)
 
-            def write(probs: torch.Tensor, q0: int) -> None:
-                view[:, q0 : q0 + probs.shape[1]] = probs
+        def write(probs: torch.Tensor, q0: int) -> None:
+            view[:, q0 : q0 + probs.shape[1]] = probs
 
-            return write
-        acc = StatsAccumulator(h, s)
-        self._acc = acc
-
-        def accumulate(probs: torch.Tensor, q0: int) -> None:
-            acc.add(probs, q0, s - t)
-
-        return accumulate
+        return write
 
     def _finish_layer(self, cap: Capture, layer: int) -> torch.Tensor | None:
         if self.mode == "full":
             return torch.from_numpy(cap.layers[layer])[None]
-        cap.stats[layer] = LayerStats.from_accumulator(self._acc)
-        del self._acc
         return None
-
-
-def _probs_per_head(q, k, q0, q1, scaling, allowed, additive, softcap) -> torch.Tensor:
-    """Probabilities when query heads were picked individually (each with its own KV head)."""
-    out = []
-    for i in range(q.shape[0]):
-        a = allowed if allowed is None or allowed.shape[0] == 1 else allowed[i : i + 1]
-        m = additive if additive is None or additive.shape[0] == 1 else additive[i : i + 1]
-        out.append(
-            chunk_probs(q[i : i + 1], k[i : i + 1], q0, q1, scaling=scaling, allowed=a, additive=m, softcap=softcap)
-        )
-    return torch.cat(out, dim=0)

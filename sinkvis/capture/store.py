@@ -47,7 +47,7 @@ class LayerStats:
         acc = StatsAccumulator(h, s, local_window=local_window)
         tensor = torch.from_numpy(probs)
         for q0 in range(0, t, chunk):
-            acc.add(tensor[:, q0 : q0 + chunk].float(), q0, s - t)
+            acc.add_probs(tensor[:, q0 : q0 + chunk].float(), q0, s - t)
         return cls.from_accumulator(acc)
 
 
