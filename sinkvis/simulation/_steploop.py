@@ -48,6 +48,66 @@ def _row_ok(row):
     return ok
 
 
+@nb.njit(cache=True, inline="always")
+def _gather(row, pos, size, out):
+    """``out[s] = row[pos[s]]`` for the cached slots; return their float64 sum (four partial sums, in order
+    ``((s0 + s4 + ...) + (s1 + s5 + ...)) + ((s2 + ...) + (s3 + ...))``, to break the addition latency chain)."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    s = 0
+    while s + 4 <= size:
+        x0 = np.float64(row[pos[s]])
+        x1 = np.float64(row[pos[s + 1]])
+        x2 = np.float64(row[pos[s + 2]])
+        x3 = np.float64(row[pos[s + 3]])
+        out[s] = x0
+        out[s + 1] = x1
+        out[s + 2] = x2
+        out[s + 3] = x3
+        a0 += x0
+        a1 += x1
+        a2 += x2
+        a3 += x3
+        s += 4
+    while s < size:
+        x = np.float64(row[pos[s]])
+        out[s] = x
+        if s % 4 == 0:
+            a0 += x
+        elif s % 4 == 1:
+            a1 += x
+        else:
+            a2 += x
+        s += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+@nb.njit(cache=True, inline="always")
+def _argmin_first(score, count):
+    """Index of the first minimum of ``score[:count]`` (``count >= 1``; scores are never NaN)."""
+    m0 = score[0]
+    m1 = score[0]
+    m2 = score[0]
+    m3 = score[0]
+    s = 0
+    while s + 4 <= count:
+        m0 = min(m0, score[s])
+        m1 = min(m1, score[s + 1])
+        m2 = min(m2, score[s + 2])
+        m3 = min(m3, score[s + 3])
+        s += 4
+    while s < count:
+        m0 = min(m0, score[s])
+        s += 1
+    m = min(min(m0, m1), min(m2, m3))
+    for s in range(count):
+        if score[s] == m:
+            return s
+    return 0
+
+
 @nb.njit(cache=True)
 def _record_error(row, err, n, g, t):
     for j in range(row.shape[0]):
@@ -66,6 +126,7 @@ def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
 
     Slots are kept sorted by position (an eviction shifts the later slots down), so the ``protect`` most recent
     tokens are the last ``protect`` slots and "ties to the older position" is "first slot with the lowest score".
+    The score update of step ``t`` also finds the victim of step ``t + 1`` (scores do not change in between).
     ``err [N, 4]`` receives ``(kind, g, t, j)`` of the first bad value of cache ``n`` (kind 0 = none).
     """
     N, G, T, _ = att.shape
@@ -73,7 +134,9 @@ def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
         pos = np.empty(budget + 1, np.int64)
         score = np.zeros(budget + 1, np.float64)
         w = np.zeros(budget + 1, np.float64)
+        buf = np.zeros(budget + 1, np.float64)
         size = 0
+        victim = 0
         failed = False
         for t in range(T):
             for g in range(G):
@@ -87,26 +150,16 @@ def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
             score[size] = float(t) if mode == LRU else 0.0
             size += 1
             if size > budget:
-                # candidates: slots [0, size - protect); the rest are the protect most recent positions
-                best = 0
-                best_score = score[0]
-                for s in range(1, size - protect):
-                    if score[s] < best_score:
-                        best = s
-                        best_score = score[s]
                 size -= 1
-                for s in range(best, size):
+                for s in range(victim, size):
                     pos[s] = pos[s + 1]
                     score[s] = score[s + 1]
             if want_occ:
                 for s in range(size):
                     occ[n, t, pos[s]] = True
+            # gather query t's weights over the cache, renormalised (summed over the group's heads)
             if G == 1:
-                row = att[n, 0, t]
-                total = 0.0
-                for s in range(size):
-                    w[s] = row[pos[s]]
-                    total += w[s]
+                total = _gather(att[n, 0, t], pos, size, w)
                 inv = 1.0 / total if total > 0.0 else 0.0
                 for s in range(size):
                     w[s] = w[s] * inv
@@ -114,14 +167,14 @@ def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
                 for s in range(size):
                     w[s] = 0.0
                 for g in range(G):
-                    row = att[n, g, t]
-                    total = 0.0
-                    for s in range(size):
-                        total += row[pos[s]]
+                    total = _gather(att[n, g, t], pos, size, buf)
                     if total > 0.0:
                         inv = 1.0 / total
                         for s in range(size):
-                            w[s] += row[pos[s]] * inv
+                            w[s] += buf[s] * inv
+            # update the scores and find the next step's victim among slots [0, size + 1 - protect)
+            ncand = size + 1 - protect
+            victim = 0
             if mode == H2O:
                 for s in range(size):
                     score[s] += w[s]
@@ -134,6 +187,7 @@ def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
                 for s in range(size):
                     if w[s] >= thr:
                         score[s] = ft
+            victim = _argmin_first(score, ncand)
         for s in range(size):
             keep[n, pos[s]] = True
 
