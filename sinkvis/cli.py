@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+__all__ = ["CLIError", "build_parser", "main", "run_policies", "run_report"]
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
