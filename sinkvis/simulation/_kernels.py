@@ -10,12 +10,23 @@ from types import ModuleType
 import numpy as np
 
 _MODES = {"h2o": 0, "tova": 1, "lru": 2}
+# below this much work (attention elements read, or steps x budget) the loops run on one thread: starting the
+# thread pool costs more than it saves (and much more on a loaded machine)
+PARALLEL_MIN_WORK = 1 << 23
 
 
 def _loops() -> ModuleType:
     from sinkvis.simulation import _steploop
 
     return _steploop
+
+
+def _pick(name: str, caches: int, work: int):
+    """The parallel kernel ``name`` for big inputs with several caches, else its serial twin."""
+    loops = _loops()
+    if caches >= 2 and work >= PARALLEL_MIN_WORK and loops.nb.get_num_threads() > 1:
+        return getattr(loops, name)
+    return getattr(loops, name + "_serial")
 
 
 def _raise_value_error(att: np.ndarray, err: np.ndarray, lead: tuple[int, ...], group_size: int) -> None:
@@ -40,9 +51,8 @@ def _raise_value_error(att: np.ndarray, err: np.ndarray, lead: tuple[int, ...], 
 
 def check_values(att: np.ndarray, lead: tuple[int, ...], group_size: int) -> None:
     """Raise ValueError if ``att [N, G, T, T]`` holds NaN, inf or negative values (one compiled pass)."""
-    loops = _loops()
     err = np.zeros((att.shape[0], 4), dtype=np.int64)
-    loops.check_values(att, err)
+    _pick("check_values", att.shape[0], att.size)(att, err)
     _raise_value_error(att, err, lead, group_size)
 
 
@@ -71,7 +81,8 @@ def run_scored(
     keep = np.zeros((N, T), dtype=bool)
     occ = np.zeros((N, T, T), dtype=bool) if return_occupancy else loops.dummy_occupancy()
     err = np.zeros((N, 4), dtype=np.int64)
-    loops.scored_loop(att, budget, max(int(protect), 1), _MODES[mode], float(tau), return_occupancy, occ, keep, err)
+    kernel = _pick("scored_loop", N, att.size)
+    kernel(att, budget, max(int(protect), 1), _MODES[mode], float(tau), return_occupancy, occ, keep, err)
     _raise_value_error(att, err, lead, group_size)
     keep = keep.reshape(*lead, T)
     return keep, (occ.reshape(*lead, T, T) if return_occupancy else None)
@@ -89,6 +100,7 @@ def run_static(
     loops = _loops()
     keep = np.zeros((N, T), dtype=bool)
     occ = np.zeros((N, T, T), dtype=bool) if return_occupancy else loops.dummy_occupancy()
-    loops.static_loop(np.ascontiguousarray(priority, dtype=np.float64), budget, return_occupancy, occ, keep)
+    kernel = _pick("static_loop", N, N * T * budget)
+    kernel(np.ascontiguousarray(priority, dtype=np.float64), budget, return_occupancy, occ, keep)
     keep = keep.reshape(*lead, T)
     return keep, (occ.reshape(*lead, T, T) if return_occupancy else None)

@@ -120,127 +120,151 @@ def _record_error(row, err, n, g, t):
             return
 
 
-@nb.njit(cache=True, parallel=True)
-def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
-    """Run the H2O / TOVA / LRU step loop over ``att [N, G, T, T]``; fill ``keep [N, T]`` (and ``occ [N, T, T]``).
+@nb.njit(cache=True)
+def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
+    """Run the H2O / TOVA / LRU step loop of cache ``n`` of ``att [N, G, T, T]``; fill ``keep[n]`` (``occ[n]``).
 
     Slots are kept sorted by position (an eviction shifts the later slots down), so the ``protect`` most recent
     tokens are the last ``protect`` slots and "ties to the older position" is "first slot with the lowest score".
     The score update of step ``t`` also finds the victim of step ``t + 1`` (scores do not change in between).
     ``err [N, 4]`` receives ``(kind, g, t, j)`` of the first bad value of cache ``n`` (kind 0 = none).
     """
-    N, G, T, _ = att.shape
-    for n in nb.prange(N):
-        pos = np.empty(budget + 1, np.int64)
-        score = np.zeros(budget + 1, np.float64)
-        w = np.zeros(budget + 1, np.float64)
-        buf = np.zeros(budget + 1, np.float64)
-        size = 0
-        victim = 0
-        failed = False
-        for t in range(T):
-            for g in range(G):
-                if not _row_ok(att[n, g, t]):
-                    _record_error(att[n, g, t], err, n, g, t)
-                    failed = True
-                    break
-            if failed:
+    _, G, T, _ = att.shape
+    pos = np.empty(budget + 1, np.int64)
+    score = np.zeros(budget + 1, np.float64)
+    w = np.zeros(budget + 1, np.float64)
+    buf = np.zeros(budget + 1, np.float64)
+    size = 0
+    victim = 0
+    failed = False
+    for t in range(T):
+        for g in range(G):
+            if not _row_ok(att[n, g, t]):
+                _record_error(att[n, g, t], err, n, g, t)
+                failed = True
                 break
-            pos[size] = t
-            score[size] = float(t) if mode == LRU else 0.0
-            size += 1
-            if size > budget:
-                size -= 1
-                for s in range(victim, size):
-                    pos[s] = pos[s + 1]
-                    score[s] = score[s + 1]
-            if want_occ:
-                for s in range(size):
-                    occ[n, t, pos[s]] = True
-            # gather query t's weights over the cache, renormalised (summed over the group's heads)
-            if G == 1:
-                total = _gather(att[n, 0, t], pos, size, w)
-                inv = 1.0 / total if total > 0.0 else 0.0
-                for s in range(size):
-                    w[s] = w[s] * inv
-            else:
-                for s in range(size):
-                    w[s] = 0.0
-                for g in range(G):
-                    total = _gather(att[n, g, t], pos, size, buf)
-                    if total > 0.0:
-                        inv = 1.0 / total
-                        for s in range(size):
-                            w[s] += buf[s] * inv
-            # update the scores and find the next step's victim among slots [0, size + 1 - protect)
-            ncand = size + 1 - protect
-            victim = 0
-            if mode == H2O:
-                for s in range(size):
-                    score[s] += w[s]
-            elif mode == TOVA:
-                for s in range(size):
-                    score[s] = w[s]
-            else:
-                thr = (tau if tau >= 0.0 else 1.0 / size) * G * (1.0 - RTOL)
-                ft = float(t)
-                for s in range(size):
-                    if w[s] >= thr:
-                        score[s] = ft
-            victim = _argmin_first(score, ncand)
-        for s in range(size):
-            keep[n, pos[s]] = True
+        if failed:
+            break
+        pos[size] = t
+        score[size] = float(t) if mode == LRU else 0.0
+        size += 1
+        if size > budget:
+            size -= 1
+            for s in range(victim, size):
+                pos[s] = pos[s + 1]
+                score[s] = score[s + 1]
+        if want_occ:
+            for s in range(size):
+                occ[n, t, pos[s]] = True
+        # gather query t's weights over the cache, renormalised (summed over the group's heads)
+        if G == 1:
+            total = _gather(att[n, 0, t], pos, size, w)
+            inv = 1.0 / total if total > 0.0 else 0.0
+            for s in range(size):
+                w[s] = w[s] * inv
+        else:
+            for s in range(size):
+                w[s] = 0.0
+            for g in range(G):
+                total = _gather(att[n, g, t], pos, size, buf)
+                if total > 0.0:
+                    inv = 1.0 / total
+                    for s in range(size):
+                        w[s] += buf[s] * inv
+        # update the scores and find the next step's victim among slots [0, size + 1 - protect)
+        ncand = size + 1 - protect
+        victim = 0
+        if mode == H2O:
+            for s in range(size):
+                score[s] += w[s]
+        elif mode == TOVA:
+            for s in range(size):
+                score[s] = w[s]
+        else:
+            thr = (tau if tau >= 0.0 else 1.0 / size) * G * (1.0 - RTOL)
+            ft = float(t)
+            for s in range(size):
+                if w[s] >= thr:
+                    score[s] = ft
+        victim = _argmin_first(score, ncand)
+    for s in range(size):
+        keep[n, pos[s]] = True
+
+
+@nb.njit(cache=True, parallel=True)
+def scored_loop(att, budget, protect, mode, tau, want_occ, occ, keep, err):
+    """:func:`_scored_cache` for every cache ``n`` of ``att [N, G, T, T]``, caches spread over threads."""
+    for n in nb.prange(att.shape[0]):
+        _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err)
+
+
+@nb.njit(cache=True)
+def scored_loop_serial(att, budget, protect, mode, tau, want_occ, occ, keep, err):
+    """:func:`_scored_cache` for every cache, one after the other (small inputs: no thread start-up)."""
+    for n in range(att.shape[0]):
+        _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err)
+
+
+@nb.njit(cache=True)
+def _static_cache(priority, n, budget, want_occ, occ, keep):
+    """Step loop of cache ``n`` with fixed scores ``priority [N, T]``: evict the lowest, ties to the older position."""
+    T = priority.shape[1]
+    pos = np.empty(budget + 1, np.int64)
+    score = np.zeros(budget + 1, np.float64)
+    size = 0
+    for t in range(T):
+        pos[size] = t
+        score[size] = priority[n, t]
+        size += 1
+        if size > budget:
+            victim = _argmin_first(score, size - 1)  # slots sorted by position; the last one is t
+            size -= 1
+            for s in range(victim, size):
+                pos[s] = pos[s + 1]
+                score[s] = score[s + 1]
+        if want_occ:
+            for s in range(size):
+                occ[n, t, pos[s]] = True
+    for s in range(size):
+        keep[n, pos[s]] = True
 
 
 @nb.njit(cache=True, parallel=True)
 def static_loop(priority, budget, want_occ, occ, keep):
-    """Step loop with fixed per-token scores ``priority [N, T]``: evict the lowest, ties to the older position."""
-    N, T = priority.shape
-    for n in nb.prange(N):
-        pos = np.empty(budget + 1, np.int64)
-        score = np.zeros(budget + 1, np.float64)
-        size = 0
-        for t in range(T):
-            pos[size] = t
-            score[size] = priority[n, t]
-            size += 1
-            if size > budget:
-                best = -1
-                best_score = 0.0
-                best_pos = 0
-                for s in range(size):
-                    p = pos[s]
-                    if p == t:
-                        continue
-                    sc = score[s]
-                    if best < 0 or sc < best_score or (sc == best_score and p < best_pos):
-                        best = s
-                        best_score = sc
-                        best_pos = p
-                size -= 1
-                pos[best] = pos[size]
-                score[best] = score[size]
-            if want_occ:
-                for s in range(size):
-                    occ[n, t, pos[s]] = True
-        for s in range(size):
-            keep[n, pos[s]] = True
+    """:func:`_static_cache` for every cache, spread over threads."""
+    for n in nb.prange(priority.shape[0]):
+        _static_cache(priority, n, budget, want_occ, occ, keep)
+
+
+@nb.njit(cache=True)
+def static_loop_serial(priority, budget, want_occ, occ, keep):
+    """:func:`_static_cache` for every cache, one after the other."""
+    for n in range(priority.shape[0]):
+        _static_cache(priority, n, budget, want_occ, occ, keep)
+
+
+@nb.njit(cache=True)
+def _check_cache(att, n, err):
+    _, G, T, _ = att.shape
+    for t in range(T):
+        for g in range(G):
+            if not _row_ok(att[n, g, t]):
+                _record_error(att[n, g, t], err, n, g, t)
+                return
 
 
 @nb.njit(cache=True, parallel=True)
 def check_values(att, err):
     """Check every row of ``att [N, G, T, T]`` for NaN, inf and negative values; fill ``err [N, 4]``."""
-    N, G, T, _ = att.shape
-    for n in nb.prange(N):
-        done = False
-        for t in range(T):
-            for g in range(G):
-                if not _row_ok(att[n, g, t]):
-                    _record_error(att[n, g, t], err, n, g, t)
-                    done = True
-                    break
-            if done:
-                break
+    for n in nb.prange(att.shape[0]):
+        _check_cache(att, n, err)
+
+
+@nb.njit(cache=True)
+def check_values_serial(att, err):
+    """:func:`check_values`, one cache after the other."""
+    for n in range(att.shape[0]):
+        _check_cache(att, n, err)
 
 
 def dummy_occupancy() -> np.ndarray:
