@@ -225,3 +225,25 @@ def test_registry_attention_policies_match_reference(T, B, G, seed, policy):
     R = min(max(B // 2, 1), B - 1)
     expected = per_cache(att, G, lambda h: reference(h, B, policy, recent_window=R))
     np.testing.assert_array_equal(res.occupancy, expected)
+
+
+@pytest.mark.parametrize("policy", ["h2o", "lru", "tova", "snapkv"])
+def test_parallel_kernels_match_serial_and_reference(monkeypatch, policy):
+    """Big inputs run the threaded twins of the step loops: force them on a small input."""
+    from sinkvis.simulation import _kernels
+
+    att = random_attention((2, 3, 20, 20), 11, sparse=True)
+    serial = run_policy(policy, budget=6, attention=att, return_occupancy=True)
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", 0)
+    threaded = run_policy(policy, budget=6, attention=att, return_occupancy=True)
+    np.testing.assert_array_equal(threaded.occupancy, serial.occupancy)
+    np.testing.assert_array_equal(threaded.keep_mask, serial.keep_mask)
+    if policy != "snapkv":
+        expected = per_cache(att, 1, lambda h: reference(h, 6, policy, recent_window=3))
+        np.testing.assert_array_equal(threaded.occupancy, expected)
+    bad = att.copy()
+    bad[1, 2, 5, 7] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at index \(1, 2, 5, 7\)"):
+        run_policy(policy, budget=6, attention=bad)
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at index \(1, 2, 5, 7\)"):
+        run_policy(policy, budget=20, attention=bad)  # nothing to evict: the check alone
