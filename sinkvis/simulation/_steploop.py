@@ -157,11 +157,10 @@ def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
             for s in range(size):
                 occ[n, t, pos[s]] = True
         # gather query t's weights over the cache, renormalised (summed over the group's heads)
+        # (renormalised weight of slot s) = w[s] * scale
         if G == 1:
             total = _gather(att[n, 0, t], pos, size, w)
-            inv = 1.0 / total if total > 0.0 else 0.0
-            for s in range(size):
-                w[s] = w[s] * inv
+            scale = 1.0 / total if total > 0.0 else 0.0
         else:
             for s in range(size):
                 w[s] = 0.0
@@ -171,22 +170,21 @@ def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
                     inv = 1.0 / total
                     for s in range(size):
                         w[s] += buf[s] * inv
-        # update the scores and find the next step's victim among slots [0, size + 1 - protect)
-        ncand = size + 1 - protect
-        victim = 0
+            scale = 1.0
+        # update the scores, then find the next step's victim among slots [0, size + 1 - protect)
         if mode == H2O:
             for s in range(size):
-                score[s] += w[s]
+                score[s] += w[s] * scale
         elif mode == TOVA:
             for s in range(size):
-                score[s] = w[s]
+                score[s] = w[s] * scale
         else:
             thr = (tau if tau >= 0.0 else 1.0 / size) * G * (1.0 - RTOL)
             ft = float(t)
             for s in range(size):
-                if w[s] >= thr:
+                if w[s] * scale >= thr:
                     score[s] = ft
-        victim = _argmin_first(score, ncand)
+        victim = _argmin_first(score, size + 1 - protect)
     for s in range(size):
         keep[n, pos[s]] = True
 
