@@ -17,8 +17,15 @@ Modes (``mode`` argument):
          group's heads of its renormalised weight is ``>= tau`` (``tau < 0`` means ``1 / cache size``), compared with
          a relative tolerance ``RTOL`` so an exactly uniform row counts as used despite rounding.
 
-Renormalisation: weight = ``a * (1 / s)`` with ``s`` the float64 sum of the row over the cached keys; a row whose
-cached sum is 0 (padding) gives weight 0 to every key.
+Renormalisation: weight = ``a * (1 / s)`` with ``s`` the float64 sum of the row over the cached keys (taken in four
+interleaved partial sums, see ``_gather``); a row whose cached sum is 0 (padding) gives weight 0 to every key.
+
+Layout and speed: slots stay sorted by position (an eviction shifts the later slots down by one), so the protected
+tokens are the last slots and the tie rule is "first slot with the lowest score"; the victim of step ``t + 1`` is
+found right after step ``t``'s score update.  The full row ``t`` is checked (a streaming pass that also brings the
+row into cache for the gather), so the whole array is read about once.  Every loop has a threaded twin (``prange``
+over caches) and a serial one (``*_serial``); ``_kernels.py`` picks the serial one for small inputs, where starting
+threads costs more than it saves.
 """
 
 from __future__ import annotations
