@@ -7,6 +7,7 @@ ipywidgets lifts the memoryview out of the JSON message into a binary buffer, an
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -86,9 +87,17 @@ def max_pool_2d(matrix: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(r, factor, c, factor).max(axis=(1, 3))
 
 
-def evicted_share(
-    occupancy: np.ndarray, factor: int, q0: int = 0, k0: int = 0
-) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def _causal_counts(nq: int, nk: int, q0: int, k0: int, factor: int) -> np.ndarray:
+    """Causal cells (key <= query) per ``factor x factor`` block of a window."""
+    r, c = math.ceil(nq / factor), math.ceil(nk / factor)
+    causal = np.arange(k0, k0 + nk)[None, :] <= np.arange(q0, q0 + nq)[:, None]
+    counts = _pad_to(causal, r * factor, c * factor, False).reshape(r, factor, c, factor).sum(axis=(1, 3))
+    counts.flags.writeable = False
+    return counts
+
+
+def evicted_share(occupancy: np.ndarray, factor: int, q0: int = 0, k0: int = 0) -> np.ndarray:
     """Per ``factor x factor`` block, the share of causal cells (key <= query) that were evicted.
 
     Parameters
@@ -107,19 +116,18 @@ def evicted_share(
     """
     occ = np.asarray(occupancy, dtype=bool)
     nq, nk = occ.shape
-    q = np.arange(q0, q0 + nq)[:, None]
-    k = np.arange(k0, k0 + nk)[None, :]
-    causal = k <= q
-    evicted = causal & ~occ
     if factor <= 1:
-        return evicted.astype(np.uint8) * np.uint8(255)
-    r = math.ceil(nq / factor)
-    c = math.ceil(nk / factor)
-    ev = _pad_to(evicted, r * factor, c * factor, False).reshape(r, factor, c, factor).sum(axis=(1, 3))
-    ca = _pad_to(causal, r * factor, c * factor, False).reshape(r, factor, c, factor).sum(axis=(1, 3))
-    share = np.divide(ev, ca, out=np.zeros(ev.shape, dtype=np.float64), where=ca > 0)
-    out = np.ceil(share * 255).astype(np.uint8)
-    return out
+        causal = np.arange(k0, k0 + nk)[None, :] <= np.arange(q0, q0 + nq)[:, None]
+        return (causal & ~occ).astype(np.uint8) * np.uint8(255)
+    r, c = math.ceil(nq / factor), math.ceil(nk / factor)
+    causal_counts = _causal_counts(nq, nk, q0, k0, factor)
+    padded = np.zeros((r * factor, c * factor), dtype=np.uint8)
+    padded[:nq, :nk] = occ
+    kept_counts = padded.reshape(r, factor, c, factor).sum(axis=(1, 3), dtype=np.int32)
+    # an occupancy holds only inserted keys (key <= query), so the kept cells are causal ones
+    evicted = np.maximum(causal_counts - kept_counts, 0)
+    share = np.divide(evicted, causal_counts, out=np.zeros(evicted.shape), where=causal_counts > 0)
+    return np.ceil(share * 255).astype(np.uint8)
 
 
 def max_pool_1d(values: np.ndarray, factor: int) -> np.ndarray:

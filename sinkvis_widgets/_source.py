@@ -38,12 +38,31 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return view
 
 
-def recall_of(attention: np.ndarray, occupancy: np.ndarray) -> tuple[float, float]:
-    """Mean and worst attention recall of one head (share of each query's mass on cached keys)."""
-    from sinkvis.evaluation import attention_recall
+def recall_of(attention: np.ndarray, occupancy: np.ndarray, totals: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean and worst attention recall of one head: per query, the share of its attention mass on cached keys.
 
-    result = attention_recall(attention, occupancy)
-    return float(result["mean"]), float(result["worst"])
+    Same definition as :func:`sinkvis.evaluation.attention_recall` (queries with no mass count as fully
+    recalled), computed in row chunks in float32 so that it stays interactive at T = 4096.
+
+    Parameters
+    ----------
+    attention
+        ``[T, T]`` attention of one head.
+    occupancy
+        ``bool [T, T]`` occupancy of the cache that head reads.
+    totals
+        Row sums of ``attention`` (computed when not given).
+    """
+    T = attention.shape[0]
+    kept = np.empty(T, dtype=np.float32)
+    for start in range(0, T, 256):
+        stop = min(T, start + 256)
+        kept[start:stop] = np.einsum("ij,ij->i", attention[start:stop], occupancy[start:stop])
+    if totals is None:
+        totals = attention.sum(axis=1, dtype=np.float64)
+    per_query = np.divide(kept, totals, out=np.ones(T), where=totals > 0)
+    per_query = np.minimum(per_query, 1.0)
+    return float(per_query.mean()), float(per_query.min())
 
 
 class SessionSource:
@@ -69,6 +88,7 @@ class SessionSource:
         self._frame: Any = None
         self._sims: OrderedDict[tuple, Simulation] = OrderedDict()
         self._recalls: dict[tuple, tuple[float, float]] = {}
+        self._totals: dict[tuple, np.ndarray] = {}
 
     # -- analysis --------------------------------------------------------------------------------
     @property
@@ -143,6 +163,8 @@ class SessionSource:
         if g > 1 and all(m in self.heads for m in members):
             full = np.asarray(self.session.attention(layer), dtype=np.float32)
             pos = [self.heads.index(m) for m in members]
+            if pos == list(range(pos[0], pos[0] + g)):
+                return full[pos[0] : pos[0] + g], g  # a view, no copy
             return full[pos], g
         return self.attention(layer, head)[None], 1
 
@@ -192,7 +214,10 @@ class SessionSource:
         if full_key not in self._recalls:
             if len(self._recalls) > 256:
                 self._recalls.clear()
-            self._recalls[full_key] = recall_of(self.attention(layer, head), sim.occupancy)
+            tkey = (layer, head)
+            if tkey not in self._totals:
+                self._totals = {tkey: self.attention(layer, head).sum(axis=1, dtype=np.float64)}
+            self._recalls[full_key] = recall_of(self.attention(layer, head), sim.occupancy, self._totals[tkey])
         return self._recalls[full_key]
 
     def memory(self, budget: int | None = None) -> dict[str, Any]:

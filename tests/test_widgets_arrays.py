@@ -79,3 +79,18 @@ def test_max_pool_1d():
     v = np.zeros(10, np.float32)
     v[9] = 2
     assert max_pool_1d(v, 4).tolist() == [0, 0, 2]
+
+
+def test_evicted_share_of_a_pooled_window_across_the_diagonal():
+    T = 12
+    occ = np.tri(T, dtype=bool)
+    occ[:, 2] = False
+    occ[2, 2] = True  # inserted at step 2, evicted right after
+    window = evicted_share(occ[3:9, 0:6], 3, q0=3, k0=0)
+    full = evicted_share(occ, 1)[3:9, 0:6] > 0
+    causal = np.arange(6)[None, :] <= np.arange(3, 9)[:, None]
+    for i in range(2):
+        for j in range(2):
+            block = (slice(3 * i, 3 * i + 3), slice(3 * j, 3 * j + 3))
+            expected = full[block].sum() / causal[block].sum()
+            assert window[i, j] == int(np.ceil(expected * 255))

@@ -215,3 +215,15 @@ def test_memory_panel_shows_full_and_budget_bytes(sv):
     assert w.stats["kv_cache_bytes_budget"] == sv.get_memory_stats(budget=12)["kv_cache_bytes_budget"]
     browser_update(w, budget=0)
     assert w.budget == 12 and "refused" in w.error
+
+
+def test_the_widgets_fast_recall_matches_sinkvis_evaluation(sv):
+    from sinkvis.evaluation import attention_recall
+    from sinkvis_widgets._source import recall_of
+
+    att = sv.attention(1, 2)
+    occ = run_policy("h2o", budget=7, attention=sv.attention(1)[2:4], group_size=2, return_occupancy=True).occupancy
+    occ = np.asarray(occ).reshape(24, 24)
+    expected = attention_recall(att, occ)
+    mean, worst = recall_of(att, occ)
+    assert mean == pytest.approx(expected["mean"], rel=1e-5) and worst == pytest.approx(expected["worst"], rel=1e-5)
