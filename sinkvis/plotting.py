@@ -51,11 +51,22 @@ _POLICY_STYLES = ("-o", "-s", "-^", "-D", "-v", "-P", "-X", "-*", "-<", "->")
 # --------------------------------------------------------------------------------------------- helpers
 
 
+class _DisplayFigure(Figure):
+    """A pyplot-free figure that also shows itself as a PNG in Jupyter when pyplot was never imported."""
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """Return ``(figure, axes)``: the given axes' figure, or a new pyplot-free figure."""
     if ax is not None:
         return ax.figure, ax  # type: ignore[return-value]
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = _DisplayFigure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
 
 

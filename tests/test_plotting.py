@@ -183,6 +183,12 @@ def test_figures_are_not_left_open_in_pyplot(tmp_path):
     assert plt.get_fignums() == before
 
 
+def test_figures_display_as_png_in_jupyter_without_pyplot():
+    fig = plot_sink_rate(np.linspace(0, 1, 10))
+    png = fig._repr_png_()  # what IPython shows for the returned figure when no inline backend is set up
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+
+
 def test_draws_into_a_given_axes(tmp_path):
     fig, (a, b) = plt.subplots(1, 2)
     try:
