@@ -5,6 +5,7 @@ numba is imported lazily (on the first simulation that needs it), so ``import si
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -21,7 +22,7 @@ def _loops() -> ModuleType:
     return _steploop
 
 
-def _pick(name: str, caches: int, work: int):
+def _pick(name: str, caches: int, work: int) -> Callable[..., None]:
     """The parallel kernel ``name`` for big inputs with several caches, else its serial twin."""
     loops = _loops()
     if caches >= 2 and work >= PARALLEL_MIN_WORK and loops.nb.get_num_threads() > 1:

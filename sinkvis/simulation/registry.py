@@ -105,7 +105,18 @@ class Policy:
         return self.uses_attention and not self.attention_optional
 
     def __call__(self, **kwargs: Any) -> SimulationResult:
-        """Shorthand for ``run_policy(self.name, **kwargs)``."""
+        """Shorthand for ``run_policy(self.name, **kwargs)``.
+
+        Parameters
+        ----------
+        **kwargs
+            Keyword arguments of :func:`run_policy` (``budget``, ``attention``, ...).
+
+        Returns
+        -------
+        SimulationResult
+            As :func:`run_policy`.
+        """
         return run_policy(self.name, **kwargs)
 
 
@@ -178,7 +189,13 @@ def register_policy(
 
 
 def unregister_policy(name: str) -> None:
-    """Remove a user policy from the registry (built-ins cannot be removed; an unknown name is a ValueError)."""
+    """Remove a user policy from the registry.
+
+    Parameters
+    ----------
+    name : str
+        A policy added with :func:`register_policy`.  Built-ins cannot be removed; an unknown name is a ValueError.
+    """
     policy = get_policy(name)
     if policy.builtin:
         raise ValueError(f"'{name}' is a built-in policy and cannot be unregistered")
@@ -186,12 +203,29 @@ def unregister_policy(name: str) -> None:
 
 
 def list_policies() -> list[str]:
-    """Registered policy names: the built-ins first, then user policies in registration order."""
+    """Registered policy names: the built-ins first, then user policies in registration order.
+
+    Returns
+    -------
+    list of str
+        ``full, lru, sliding_window, streaming_llm, h2o, tova, snapkv, random``, then user policies.
+    """
     return list(_REGISTRY)
 
 
 def get_policy(name: str) -> Policy:
-    """Return the registered :class:`Policy` called ``name``; an unknown name is a ValueError listing valid ones."""
+    """Return the registered :class:`Policy` called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered policy name; an unknown name is a ValueError listing the valid ones.
+
+    Returns
+    -------
+    Policy
+        Its flags (``uses_attention``, ``uses_sinks``, ...), description and function.
+    """
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
