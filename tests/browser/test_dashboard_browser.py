@@ -91,6 +91,14 @@ def test_dashboard_in_jupyterlab(tmp_path):
         page.wait_for_timeout(200)
         after = canvas_stats(page)
         assert after["hash"] != before["hash"] and after["colours"] > 50, (before, after)
+        # ... and the arrow keys move the selection (the grid took focus on the click).
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowDown")
+        page.wait_for_function(
+            "() => { const r = document.querySelector('[data-sv=\"heatmap\"]');"
+            " return r.dataset.layer === '4' && r.dataset.head === '6'; }",
+            timeout=20_000,
+        )
 
         # Zoom: a drag over the top-left corner fetches that window at full resolution.
         canvas = page.locator('[data-sv="heatmap"] canvas')
