@@ -30,14 +30,13 @@ What it returns depends on ``returns=``:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from sinkvis.simulation._kernels import check_values, run_static
+from sinkvis.simulation._user import run_user
 from sinkvis.simulation._validate import (
     as_attention,
     check_budget,
@@ -46,15 +45,7 @@ from sinkvis.simulation._validate import (
     group_attention,
     resolve_seq_len,
 )
-from sinkvis.simulation.fixed import (
-    simulate_full,
-    simulate_random,
-    simulate_sliding_window,
-    simulate_streaming_llm,
-)
 from sinkvis.simulation.result import SimulationResult
-from sinkvis.simulation.scored import simulate_h2o, simulate_lru, simulate_tova
-from sinkvis.simulation.snapkv import simulate_snapkv
 
 __all__ = ["Policy", "register_policy", "unregister_policy", "list_policies", "get_policy", "run_policy"]
 
@@ -292,7 +283,7 @@ def run_policy(
         assert policy._runner is not None
         keep, occ = policy._runner(T, budget, sink_count, att, group_size, lead, return_occupancy, **params)
     else:
-        keep, occ = _run_user(policy, T, budget, sink_count, att, group_size, lead, return_occupancy, params)
+        keep, occ = run_user(policy, T, budget, sink_count, att, group_size, lead, return_occupancy, params)
     return SimulationResult(
         keep_mask=keep,
         occupancy=occ,
@@ -303,221 +294,4 @@ def run_policy(
     )
 
 
-# --------------------------------------------------------------------------------------------- user policies
-
-
-def _run_user(
-    policy: Policy,
-    T: int,
-    budget: int,
-    sink_count: Any,
-    att: np.ndarray | None,
-    group_size: int,
-    lead: tuple[int, ...],
-    return_occupancy: bool,
-    params: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray | None]:
-    if att is not None and policy.uses_attention:
-        check_values(group_attention(att, group_size)[0], lead, group_size)
-    out = policy.func(
-        seq_len=T,
-        budget=budget,
-        sink_count=sink_count,
-        attention=att if policy.uses_attention else None,
-        group_size=group_size,
-        **params,
-    )
-    if policy.returns == "scores":
-        scores = _check_scores(policy.name, out, lead, T)
-        N = int(np.prod(lead, dtype=np.int64))
-        return run_static(scores.reshape(N, T), lead, budget, return_occupancy=return_occupancy)
-    occ = _check_occupancy(policy.name, out, lead, T, budget)
-    keep = np.ascontiguousarray(occ[..., -1, :])
-    return keep, (occ if return_occupancy else None)
-
-
-def _index(where: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(i) for i in where)
-
-
-def _as_bool(name: str, arr: np.ndarray, what: str) -> np.ndarray:
-    if arr.dtype == bool:
-        return arr
-    if (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) and np.isin(
-        arr, (0, 1)
-    ).all():
-        return arr.astype(bool)
-    raise TypeError(f"policy '{name}' must return a bool {what}, got dtype {arr.dtype} with values other than 0/1")
-
-
-def _check_occupancy(name: str, out: Any, lead: tuple[int, ...], T: int, budget: int) -> np.ndarray:
-    """Validate a user policy's occupancy ``[*lead, T, T]`` (or ``[T, T]``); return it as bool ``[*lead, T, T]``."""
-    expected = (*lead, T, T)
-    if out is None:
-        raise TypeError(f"policy '{name}' returned None; it must return a bool occupancy array of shape {expected}")
-    arr = np.asarray(out)
-    if arr.shape not in (expected, (T, T)):
-        raise ValueError(
-            f"policy '{name}' returned an array of shape {arr.shape}; expected occupancy of shape {expected}"
-            + (f" or ({T}, {T})" if lead else "")
-        )
-    arr = _as_bool(name, arr, "occupancy")
-    diagonal = np.diagonal(arr, axis1=-2, axis2=-1)
-    if not diagonal.all():
-        where = np.argwhere(~diagonal)[0]
-        raise ValueError(
-            f"policy '{name}' returned an occupancy with occupancy[..., t, t] False at index {_index(where)}: "
-            f"the current token is always in the cache"
-        )
-    future = np.triu(np.ones((T, T), dtype=bool), 1)
-    if (arr & future).any():
-        where = np.argwhere(arr & future)[0]
-        raise ValueError(
-            f"policy '{name}' returned a non-causal occupancy: True at index {_index(where)} (a query cannot see a "
-            f"later key; occupancy[..., t, j] must be False for j > t)"
-        )
-    counts = arr.sum(axis=-1)
-    if (counts > budget).any():
-        where = np.argwhere(counts > budget)[0]
-        raise ValueError(
-            f"policy '{name}' returned an occupancy row with {int(counts[tuple(where)])} keys at index "
-            f"{_index(where)}, more than budget={budget}"
-        )
-    if arr.shape != expected:
-        arr = np.broadcast_to(arr, expected)
-    return arr
-
-
-def _check_scores(name: str, out: Any, lead: tuple[int, ...], T: int) -> np.ndarray:
-    """Validate a user policy's eviction scores ``[*lead, T]`` (or ``[T]``); return float64 ``[*lead, T]``."""
-    expected = (*lead, T)
-    if out is None:
-        raise TypeError(f"policy '{name}' returned None; it must return eviction scores of shape {expected}")
-    arr = np.asarray(out)
-    if arr.shape not in (expected, (T,)):
-        raise ValueError(
-            f"policy '{name}' returned an array of shape {arr.shape}; expected eviction scores of shape {expected}"
-            + (f" or ({T},)" if lead else "")
-        )
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"policy '{name}' must return numeric eviction scores, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if np.isnan(arr).any():
-        raise ValueError(f"policy '{name}' returned NaN eviction scores (use +inf to protect a token)")
-    return np.broadcast_to(arr, expected)
-
-
-# --------------------------------------------------------------------------------------------- built-ins
-
-
-def _broadcast(
-    keep: np.ndarray, occ: np.ndarray | None, lead: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Broadcast a single-cache result to ``lead`` caches (keep copied, occupancy a read-only view)."""
-    if not lead:
-        return keep, occ
-    T = keep.shape[-1]
-    keep = np.broadcast_to(keep, (*lead, T)).copy()
-    return keep, (None if occ is None else np.broadcast_to(occ, (*lead, T, T)))
-
-
-def _split(out: Any, return_occupancy: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    return out if return_occupancy else (out, None)
-
-
-def _run_full(T, budget, sink_count, att, group_size, lead, want):
-    return _broadcast(*_split(simulate_full(T, budget, return_occupancy=want), want), lead)
-
-
-def _run_window(T, budget, sink_count, att, group_size, lead, want):
-    return _broadcast(*_split(simulate_sliding_window(T, budget, return_occupancy=want), want), lead)
-
-
-def _run_streaming(T, budget, sink_count, att, group_size, lead, want):
-    out = simulate_streaming_llm(T, budget, sink_count, return_occupancy=want)
-    return _broadcast(*_split(out, want), lead)
-
-
-def _run_random(T, budget, sink_count, att, group_size, lead, want, seed=0):
-    return _split(simulate_random(T, budget, seed=seed, shape=lead, return_occupancy=want), want)
-
-
-def _attention_runner(func: Callable[..., Any]) -> Callable[..., tuple[np.ndarray, np.ndarray | None]]:
-    def runner(T, budget, sink_count, att, group_size, lead, want, **params):
-        if att is None:  # only lru gets here (attention optional)
-            return _split(func(T, budget, None, return_occupancy=want, **params), want)
-        out = func(None, budget, att, group_size=group_size, return_occupancy=want, **params)
-        return _split(out, want)
-
-    return runner
-
-
-def _register_builtin(
-    name: str,
-    func: Callable[..., Any],
-    runner: Callable[..., tuple[np.ndarray, np.ndarray | None]],
-    *,
-    uses_attention: bool,
-    uses_sinks: bool,
-    description: str,
-    parameters: tuple[str, ...] = (),
-    attention_optional: bool = False,
-) -> None:
-    _REGISTRY[name] = Policy(
-        name=name,
-        func=func,
-        uses_attention=uses_attention,
-        uses_sinks=uses_sinks,
-        description=description,
-        attention_optional=attention_optional,
-        builtin=True,
-        parameters=parameters,
-        _runner=runner,
-    )
-
-
-def _keyword_only(func: Callable[..., Any], exclude: tuple[str, ...]) -> tuple[str, ...]:
-    sig = inspect.signature(func)
-    return tuple(
-        p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in exclude
-    )
-
-
-_COMMON = ("group_size", "return_occupancy")
-_register_builtin(
-    "full", simulate_full, _run_full, uses_attention=False, uses_sinks=False,
-    description="keep every token (baseline)",
-)
-_register_builtin(
-    "lru", simulate_lru, _attention_runner(simulate_lru), uses_attention=True, uses_sinks=False,
-    attention_optional=True, parameters=_keyword_only(simulate_lru, _COMMON),
-    description="evict the least recently used token (used = above-uniform attention); sliding window without",
-)
-_register_builtin(
-    "sliding_window", simulate_sliding_window, _run_window, uses_attention=False, uses_sinks=False,
-    description="keep the last budget tokens",
-)
-_register_builtin(
-    "streaming_llm", simulate_streaming_llm, _run_streaming, uses_attention=False, uses_sinks=True,
-    description="keep the first sink_count tokens and the most recent ones",
-)
-_register_builtin(
-    "h2o", simulate_h2o, _attention_runner(simulate_h2o), uses_attention=True, uses_sinks=False,
-    parameters=_keyword_only(simulate_h2o, _COMMON),
-    description="keep a recent window plus the heavy hitters (most accumulated attention)",
-)
-_register_builtin(
-    "tova", simulate_tova, _attention_runner(simulate_tova), uses_attention=True, uses_sinks=False,
-    parameters=_keyword_only(simulate_tova, _COMMON),
-    description="evict the token the latest query attended to least",
-)
-_register_builtin(
-    "snapkv", simulate_snapkv, _attention_runner(simulate_snapkv), uses_attention=True, uses_sinks=False,
-    parameters=_keyword_only(simulate_snapkv, _COMMON),
-    description="one-shot: keep the last queries' window plus the keys it attends to most (an oracle)",
-)
-_register_builtin(
-    "random", simulate_random, _run_random, uses_attention=False, uses_sinks=False,
-    parameters=("seed",),
-    description="evict a uniformly random cached token (seeded baseline)",
-)
+from sinkvis.simulation import _builtins  # noqa: E402,F401  (registers the built-in policies)
