@@ -178,7 +178,7 @@ def simulate_tova(
     In SPEC §6's insert-evict-attend order the eviction at step ``t`` happens before query ``t`` attends, so "the
     most recent query" is query ``t - 1``: the evicted token is the one with the lowest renormalised weight from query
     ``t - 1`` over its cache (every token cached at step ``t`` except ``t`` itself was in that cache).  With a
-    KV-head group the weight is the mean over the group's query heads of their renormalised weights.  Ties go to the
+    KV-head group the weight is the sum (ranked like the mean) of the group's renormalised weights.  Ties go to the
     older position.  (The TOVA paper attends first and may drop the newest token; here the current token always
     stays, as for every policy.)
 
