@@ -35,17 +35,25 @@ from sinkvis.simulation import (  # noqa: E402
     simulate_tova,
 )
 
-COMPILE_SNIPPET = """
-import json, time, numpy as np
-from sinkvis.simulation import simulate_h2o, simulate_lru, simulate_tova, simulate_snapkv
-att = np.tril(np.ones((2, 16, 16), dtype=np.float32))
-out = {}
-for name, fn in [("h2o", simulate_h2o), ("lru", simulate_lru), ("tova", simulate_tova), ("snapkv", simulate_snapkv)]:
-    t0 = time.perf_counter()
-    fn(budget=4, attention=att)
-    out[name] = time.perf_counter() - t0
-print(json.dumps(out))
-"""
+
+def first_calls() -> dict[str, float]:
+    """Time the first call of each attention policy, serial kernels then threaded ones (compile or cache load)."""
+    from sinkvis.simulation import _kernels
+
+    att = np.tril(np.ones((2, 16, 16), dtype=np.float32))
+    policies = [("h2o", simulate_h2o), ("lru", simulate_lru), ("tova", simulate_tova), ("snapkv", simulate_snapkv)]
+    out: dict[str, float] = {}
+    saved = _kernels.PARALLEL_MIN_WORK
+    try:
+        for kind, threshold in (("serial", saved), ("threaded", 0)):
+            _kernels.PARALLEL_MIN_WORK = threshold
+            for name, fn in policies:
+                t0 = time.perf_counter()
+                fn(budget=4, attention=att)
+                out[f"{name} {kind}"] = time.perf_counter() - t0
+    finally:
+        _kernels.PARALLEL_MIN_WORK = saved
+    return out
 
 
 def cold_compile_times() -> dict[str, float]:
@@ -53,7 +61,7 @@ def cold_compile_times() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as cache_dir:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONPATH": str(ROOT)}
         proc = subprocess.run(
-            [sys.executable, "-c", COMPILE_SNIPPET], env=env, capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--first-calls-json"], env=env, capture_output=True, text=True, check=True
         )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -82,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold-compile subprocess")
+    parser.add_argument("--first-calls-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.first_calls_json:  # the cold-compile subprocess
+        print(json.dumps(first_calls()))
+        return 0
 
     L, H, T, B = (2, 4, 512, 64) if args.quick else (4, 9, 2048, 256)
     L = args.layers or L
@@ -100,16 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_compile:
         cold = cold_compile_times()
-        print("JIT compile, empty cache (first call in a fresh process): "
+        print("JIT compile, empty numba cache (first call in a fresh process): "
               + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items()))
 
-    small = np.tril(np.ones((2, 16, 16), dtype=np.float32))
-    first = {}
-    policies = [("h2o", simulate_h2o), ("lru", simulate_lru), ("tova", simulate_tova), ("snapkv", simulate_snapkv)]
-    for name, fn in policies:
-        t0 = time.perf_counter()
-        fn(budget=4, attention=small)
-        first[name] = time.perf_counter() - t0
+    first = first_calls()
     print("first call in this process (on-disk cache load, or compile): "
           + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()))
 
