@@ -26,6 +26,11 @@ def run_user(
     return_occupancy: bool,
     params: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Call a user policy with the registry protocol; return ``(keep [*lead, T], occupancy or None)``.
+
+    Attention values are checked first (NaN, inf, negative) for attention policies; what the function returns is
+    checked by :func:`_check_occupancy` or :func:`_check_scores`, and eviction scores are run through the step loop.
+    """
     if att is not None and policy.uses_attention:
         check_values(group_attention(att, group_size)[0], lead, group_size)
     out = policy.func(
