@@ -127,7 +127,7 @@ def _record_error(row, err, n, g, t):
             return
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
     """Run the H2O / TOVA / LRU step loop of cache ``n`` of ``att [N, G, T, T]``; fill ``keep[n]`` (``occ[n]``).
 
@@ -137,7 +137,7 @@ def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
     ``err [N, 4]`` receives ``(kind, g, t, j)`` of the first bad value of cache ``n`` (kind 0 = none).
     """
     _, G, T, _ = att.shape
-    pos = np.empty(budget + 1, np.int64)
+    pos = np.empty(budget + 1, np.uint64)
     score = np.zeros(budget + 1, np.float64)
     w = np.zeros(budget + 1, np.float64)
     buf = np.zeros(budget + 1, np.float64)
@@ -152,7 +152,7 @@ def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
                 break
         if failed:
             break
-        pos[size] = t
+        pos[size] = np.uint64(t)
         score[size] = float(t) if mode == LRU else 0.0
         size += 1
         if size > budget:
