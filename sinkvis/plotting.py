@@ -137,6 +137,27 @@ def _set_token_ticks(
             text.set_fontweight("bold")
 
 
+def _axes_pixels(ax: Axes) -> tuple[int, int]:
+    """Approximate width and height of ``ax`` in pixels at the figure's dpi (before layout)."""
+    fig = ax.figure
+    pos = ax.get_position()
+    width, height = fig.get_size_inches() * fig.dpi  # type: ignore[union-attr]
+    return max(1, int(pos.width * width)), max(1, int(pos.height * height))
+
+
+def _auto_cells(ax: Axes, max_size: int | None, cap: int, axis: int) -> int:
+    """Most cells along an axis: ``max_size``, or as many as the axes has pixels (at most ``cap``).
+
+    With no more cells than pixels, nearest-neighbour rendering never drops a cell, so a single sink column
+    or kept token stays visible in the picture, not only in the pooled array.
+    """
+    if max_size is not None:
+        if max_size < 1:
+            raise ValueError("max_size must be >= 1")
+        return int(max_size)
+    return max(16, min(cap, _axes_pixels(ax)[axis]))
+
+
 def _label_size(count: int) -> float:
     return 8.0 if count <= 24 else 6.5 if count <= 40 else 5.5
 
@@ -223,7 +244,7 @@ def plot_attention(
     heavy_hitters: Iterable[int] = (),
     occupancy: np.ndarray | None = None,
     log: bool = False,
-    max_size: int = DEFAULT_MAX_PIXELS,
+    max_size: int | None = None,
     cmap: str = "magma_r",
     title: str | None = None,
     ax: Axes | None = None,
@@ -250,10 +271,10 @@ def plot_attention(
         Logarithmic colour scale (four decades below the largest weight), which shows the structure
         hidden under a dominant sink. The colour scale leaves out query 0 (which can only attend to
         itself, with weight 1).
-    max_size : int, default 512
-        Largest image side in cells. Longer sequences are max-pooled in square blocks, so a sink column
-        stays visible; a pooled block is grey when most of its causal cells are evicted. Axes stay in
-        token positions.
+    max_size : int, optional
+        Largest image side in cells; by default as many as the axes has pixels, at most 512. Longer
+        sequences are max-pooled in square blocks, so a sink column stays visible in the picture; a pooled
+        block is grey when most of its causal cells are evicted. Axes stay in token positions.
     cmap : str, default "magma_r"
         Matplotlib colour map of the weights.
     title : str, optional
@@ -283,12 +304,15 @@ def plot_attention(
     tokens = _check_tokens(tokens, length)
     sinks = _check_positions(sink_tokens, length, "sink_tokens")
     hitters = [p for p in _check_positions(heavy_hitters, length, "heavy_hitters") if p not in sinks]
-    if max_size < 1:
+    if max_size is not None and max_size < 1:
         raise ValueError("max_size must be >= 1")
 
+    side = 6.4 if length > 24 else 5.2
+    fig, ax = _new_axes(ax, (side + 1.2, side))
     causal = np.tri(length, dtype=bool)
     attn = np.where(causal, attn, 0.0)
-    factor = max(1, math.ceil(length / max_size))
+    cells = min(_auto_cells(ax, max_size, DEFAULT_MAX_PIXELS, 0), _auto_cells(ax, max_size, DEFAULT_MAX_PIXELS, 1))
+    factor = max(1, math.ceil(length / cells))
     if factor > 1:
         image = _pool(attn, factor, factor, "max")
         causal_img = _pool(causal.astype(np.int32), factor, factor, "sum")
@@ -309,8 +333,6 @@ def plot_attention(
         norm = mcolors.Normalize(vmin=0.0, vmax=vmax)
         shown = np.where(valid, image, np.nan)
 
-    side = 6.4 if length > 24 else 5.2
-    fig, ax = _new_axes(ax, (side + 1.2, side))
     n_img = image.shape[0]
     extent = (-0.5, n_img * factor - 0.5, n_img * factor - 0.5, -0.5)
     colormap = _get_cmap(cmap).with_extremes(bad=(1, 1, 1, 0))
@@ -334,6 +356,8 @@ def plot_attention(
 
     ax.set_xlim(-0.5, length - 0.5)
     ax.set_ylim(length - 0.5, -0.5)
+    for spine in ax.spines.values():  # a frame would hide the first column: the sink
+        spine.set_visible(False)
     ax.set_xlabel("key position")
     ax.set_ylabel("query position")
     highlight = {p: HEAVY_HITTER_COLOR for p in hitters} | {p: SINK_COLOR for p in sinks}
@@ -417,7 +441,11 @@ def plot_sink_rate(
     positions = np.arange(length)
     above = rate >= threshold if threshold is not None else np.zeros(length, dtype=bool)
     colours = np.where(above, SINK_COLOR, "#4c72b0")
-    ax.bar(positions, rate, width=1.0 if length > 200 else 0.85, color=colours, linewidth=0)
+    if length <= 200:
+        ax.bar(positions, rate, width=0.85, color=colours, linewidth=0)
+    else:  # bars would be thinner than a pixel: lines keep every token, a lone sink included, visible
+        nonzero = rate > 0
+        ax.vlines(positions[nonzero], 0, rate[nonzero], colors=colours[nonzero], linewidth=1.2)
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
         ax.legend(loc="upper right", fontsize=8)
@@ -576,7 +604,7 @@ def plot_occupancy(
     masks: Mapping[str, np.ndarray],
     tokens: Sequence[str] | None = None,
     *,
-    max_size: int = 1024,
+    max_size: int | None = None,
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
@@ -589,9 +617,10 @@ def plot_occupancy(
         row — the cache after the last step — is drawn. All masks must have the same ``T``.
     tokens : sequence of str, optional
         Display strings, used as tick labels for short sequences.
-    max_size : int, default 1024
-        Most columns drawn; longer sequences are pooled so a pixel is coloured when any token it
-        covers is kept (single kept sinks stay visible).
+    max_size : int, optional
+        Most columns drawn; by default a third of the axes' width in pixels, so each column is at least
+        3 pixels wide. Longer sequences are pooled so a column is coloured when any token it covers is
+        kept (single kept sinks stay visible).
     title : str, optional
         Axes title.
     ax : matplotlib.axes.Axes, optional
@@ -621,10 +650,12 @@ def plot_occupancy(
         raise ValueError(f"all masks must have the same length, got {[r.shape[0] for r in rows]}")
     tokens = _check_tokens(tokens, length)
     grid = np.stack(rows).astype(np.int8)
-    factor = max(1, math.ceil(length / max_size))
+    fig, ax = _new_axes(ax, (9.0, 0.42 * len(names) + 1.5))
+    # by default a column is at least 3 pixels wide, so a single kept token (a sink) is plain to see
+    cells = _auto_cells(ax, max_size, 1024, 0) if max_size is not None else max(16, _axes_pixels(ax)[0] // 3)
+    factor = max(1, math.ceil(length / cells))
     image = _pool(grid, 1, factor, "max") if factor > 1 else grid
 
-    fig, ax = _new_axes(ax, (9.0, 0.42 * len(names) + 1.5))
     colormap = mcolors.ListedColormap([EVICTED_COLOR, KEPT_COLOR])
     ax.imshow(
         image,
@@ -636,6 +667,8 @@ def plot_occupancy(
         extent=(-0.5, image.shape[1] * factor - 0.5, len(names) - 0.5, -0.5),
     )
     ax.set_xlim(-0.5, length - 0.5)
+    for spine in ax.spines.values():  # a frame would hide the first tokens: the sinks
+        spine.set_visible(False)
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels([f"{n}  ({int(r.sum())}/{length} kept)" for n, r in zip(names, rows, strict=True)])
     ax.set_yticks(np.arange(-0.5, len(names), 1), minor=True)

@@ -124,7 +124,8 @@ def test_attention_long_sequence_is_downsampled_and_keeps_a_hot_column(tmp_path)
     ax = fig.axes[0]
     data = ax.images[0].get_array()
     assert max(data.shape) <= plotting.DEFAULT_MAX_PIXELS
-    factor = int(np.ceil(T / plotting.DEFAULT_MAX_PIXELS))
+    factor = round((ax.images[0].get_extent()[1] + 0.5) / data.shape[1])
+    assert factor >= 8 and data.shape[0] == int(np.ceil(T / factor))
     col = hot // factor
     # the pooled column keeps the full weight below the hot token, its neighbours do not
     assert np.allclose(data[col + 5 :, col], 0.6)
@@ -221,11 +222,20 @@ def test_sink_rate_bars_threshold_and_labels(tmp_path):
     assert annotations == ["0: w0", "7: w7"]
 
 
-def test_sink_rate_long_sequence(tmp_path):
+def red_pixels_in_column(img: np.ndarray, x: float) -> int:
+    column = img[:, int(round(x)), :3]
+    return int(((column[:, 0] > 0.6) & (column[:, 1] < 0.35) & (column[:, 2] < 0.35)).sum())
+
+
+def test_sink_rate_long_sequence_shows_a_lone_sink(tmp_path):
     rate = np.zeros(4096)
     rate[0] = 0.6
-    fig = plot_sink_rate(rate)
-    assert_not_blank(render(fig, tmp_path / "rate_long.png"))
+    fig = plot_sink_rate(rate, threshold=0.1)
+    img = render(fig, tmp_path / "rate_long.png")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    x, _ = ax.transData.transform((0, 0.3))
+    assert red_pixels_in_column(img, x) > 20  # the sink is drawn, although 4096 tokens share ~600 pixels
 
 
 # -------------------------------------------------------------------------------- plot_head_roles
@@ -291,6 +301,26 @@ def test_occupancy_long_sequence_keeps_isolated_kept_tokens():
     strips = np.asarray(fig.axes[0].images[0].get_array())
     assert strips.shape == (1, 1000)
     assert strips[0, 0] == 1 and strips[0, 500] == 0 and strips[0, -1] == 1
+
+
+def test_occupancy_long_sequence_renders_the_sinks(tmp_path):
+    T = 3187
+    mask = np.zeros(T, bool)
+    mask[:4] = True
+    mask[-252:] = True
+    fig = plot_occupancy({"sliding_window": np.arange(T) >= T - 256, "streaming_llm": mask})
+    img = render(fig, tmp_path / "strips_long.png")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    h = img.shape[0]
+    kept = np.array(matplotlib.colors.to_rgb(plotting.KEPT_COLOR))
+
+    def colour(pos, row):
+        x, y = ax.transData.transform((pos, row + 0.25))  # off the row's tick mark
+        return img[int(h - y), int(x) + 1, :3]
+
+    assert np.allclose(colour(1, 1), kept, atol=0.08)  # the 4 sinks of streaming_llm are visible
+    assert not np.allclose(colour(1, 0), kept, atol=0.08)  # sliding_window dropped them
 
 
 def test_occupancy_bad_input():
