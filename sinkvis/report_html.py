@@ -111,11 +111,16 @@ def table_html(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, s
     str
         An HTML fragment.
     """
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_format_cell(k, r.get(k)))}</td>" for k, _ in columns) + "</tr>"
-        for r in rows
-    )
+    text_keys = ("policy", "token")
+
+    def cell(key: str, value: Any) -> str:
+        text = html.escape(_format_cell(key, value))
+        if key == "token":
+            return f'<td class="l"><span class="tok">{text}</span></td>'
+        return f'<td class="l">{text}</td>' if key in text_keys else f"<td>{text}</td>"
+
+    head = "".join(f'<th{" class=l" if k in text_keys else ""}>{html.escape(h)}</th>' for k, h in columns)
+    body = "".join("<tr>" + "".join(cell(k, r.get(k)) for k, _ in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -479,7 +484,7 @@ main{max-width:1100px;margin:0 auto;padding:24px 32px 64px;background:#fff;min-h
 h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin:32px 0 8px;border-bottom:1px solid #e2e5e9;
 padding-bottom:4px}.meta{color:#5b6570;margin:0 0 16px}
 table{border-collapse:collapse;font-size:0.9em;margin:8px 0}th,td{padding:4px 10px;text-align:right;
-border-bottom:1px solid #e8eaed}th{background:#f0f2f5}td:first-child,th:first-child{text-align:left}
+border-bottom:1px solid #e8eaed}th{background:#f0f2f5}.l{text-align:left}
 code,.tok{font-family:SFMono-Regular,Menlo,Consolas,monospace;background:#f0f2f5;padding:1px 4px;
 border-radius:3px}figure{margin:16px 0}figure img{max-width:100%;height:auto;border:1px solid #eceef1}
 figcaption{color:#5b6570;font-size:0.9em}.note{color:#8a5a00}ul{margin:4px 0}

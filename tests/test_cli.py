@@ -216,7 +216,7 @@ def test_report_html_is_self_contained(report_run):
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
     assert len(images) >= 8 and all(src.startswith("data:image/png;base64,") for src in images)
     for policy in policies():
-        assert f"<td>{policy}</td>" in page
+        assert f'<td class="l">{policy}</td>' in page
 
 
 @pytest.mark.slow
