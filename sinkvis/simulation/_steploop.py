@@ -2,9 +2,9 @@
 
 A *cache* is one KV head of one layer: the attention of its ``G`` query heads, ``att[n, :, :, :]`` of an array
 ``[N, G, T, T]``.  Each cache keeps its own slot arrays (``pos``: the position held in a slot, ``score``: that
-token's eviction score), ``budget + 1`` slots long.  Step ``t``: check row ``t`` of every head of the group (NaN, inf,
-negative -> error record), insert token ``t``, evict one token if over budget, record the occupancy row, let query
-``t`` attend over the cache and update the scores.
+token's eviction score), ``budget + 1`` slots long.  Step ``t``: insert token ``t``, evict one token if over budget,
+record the occupancy row, then for each head of the group check row ``t`` (NaN, inf, negative -> error record, stop)
+and gather query ``t``'s weights over the cache, and update the scores.
 
 Eviction rule shared by all modes: among the cached tokens at positions ``<= t - protect`` (``protect >= 1``: the
 current token is never evicted), evict the one with the lowest score; ties go to the older (smaller) position.
@@ -22,10 +22,10 @@ interleaved partial sums, see ``_gather``); a row whose cached sum is 0 (padding
 
 Layout and speed: slots stay sorted by position (an eviction shifts the later slots down by one), so the protected
 tokens are the last slots and the tie rule is "first slot with the lowest score"; the victim of step ``t + 1`` is
-found right after step ``t``'s score update.  The full row ``t`` is checked (a streaming pass that also brings the
-row into cache for the gather), so the whole array is read about once.  Every loop has a threaded twin (``prange``
-over caches) and a serial one (``*_serial``); ``_kernels.py`` picks the serial one for small inputs, where starting
-threads costs more than it saves.
+found right after step ``t``'s score update.  The full row ``t`` is checked just before its gather (a streaming
+pass that also brings the row into L1), so the whole array is read about once.  Every loop has a threaded twin
+(``prange`` over caches) and a serial one (``*_serial``); ``_kernels.py`` picks the serial one for small inputs,
+where starting threads costs more than it saves.
 """
 
 from __future__ import annotations
@@ -143,15 +143,7 @@ def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
     buf = np.zeros(budget + 1, np.float64)
     size = 0
     victim = 0
-    failed = False
     for t in range(T):
-        for g in range(G):
-            if not _row_ok(att[n, g, t]):
-                _record_error(att[n, g, t], err, n, g, t)
-                failed = True
-                break
-        if failed:
-            break
         pos[size] = np.uint64(t)
         score[size] = float(t) if mode == LRU else 0.0
         size += 1
@@ -163,15 +155,21 @@ def _scored_cache(att, n, budget, protect, mode, tau, want_occ, occ, keep, err):
         if want_occ:
             for s in range(size):
                 occ[n, t, pos[s]] = True
-        # gather query t's weights over the cache, renormalised (summed over the group's heads)
-        # (renormalised weight of slot s) = w[s] * scale
+        # check row t of each head (the eviction above did not read it), then gather query t's weights over the
+        # cache while the row is in L1; (renormalised weight of slot s, summed over the group) = w[s] * scale
         if G == 1:
+            if not _row_ok(att[n, 0, t]):
+                _record_error(att[n, 0, t], err, n, 0, t)
+                return
             total = _gather(att[n, 0, t], pos, size, w)
             scale = 1.0 / total if total > 0.0 else 0.0
         else:
             for s in range(size):
                 w[s] = 0.0
             for g in range(G):
+                if not _row_ok(att[n, g, t]):
+                    _record_error(att[n, g, t], err, n, g, t)
+                    return
                 total = _gather(att[n, g, t], pos, size, buf)
                 if total > 0.0:
                     inv = 1.0 / total
