@@ -11,7 +11,7 @@ import torch
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface
 
-from sinkvis.evaluation import EvaluationMemoryError, EvaluationReport, evaluate
+from sinkvis.evaluation import EvaluationMemoryError, EvaluationReport, evaluate, forward
 from sinkvis.evaluation.metrics import perplexity
 from sinkvis.evaluation.reference import REFERENCE_POLICIES, decode_with_evicting_cache
 from sinkvis.simulation import register_policy, run_policy, unregister_policy
@@ -48,9 +48,17 @@ def test_full_equals_plain_forward_and_everything_is_restored(make_tiny, tiny_id
         assert torch.equal(model(tiny_ids).logits, plain.logits)
 
 
+@pytest.fixture(params=["fused", "chunked"])
+def attention_path(request, monkeypatch):
+    """Both ways the evicting attention computes its output: torch's fused CPU kernel, and query chunks."""
+    if request.param == "chunked":
+        monkeypatch.setattr(forward, "_fused_kernel", lambda: None)
+    return request.param
+
+
 @pytest.mark.parametrize(("kind", "impl"), KINDS)
 @pytest.mark.parametrize("policy", REFERENCE_POLICIES[1:])
-def test_single_pass_equals_a_real_evicting_cache(make_tiny, tiny_ids, kind, impl, policy):
+def test_single_pass_equals_a_real_evicting_cache(make_tiny, tiny_ids, kind, impl, policy, attention_path):
     model = make_tiny(kind, impl)
     report = evaluate(model, tiny_ids, policies=[policy], budgets=[7], sink_count=2, progress=False)
     ref = decode_with_evicting_cache(model, tiny_ids, policy, 7, sink_count=2)
@@ -74,6 +82,17 @@ def test_fixed_policy_equals_its_occupancy_as_a_4d_mask(make_tiny, tiny_ids, kin
         logits = model(tiny_ids, attention_mask=mask).logits
     report = evaluate(model, tiny_ids, policies=["streaming_llm"], budgets=[9], sink_count=3, progress=False)
     assert report.get("streaming_llm", 9)["perplexity"] == pytest.approx(perplexity(logits, tiny_ids), rel=1e-5)
+
+
+def test_fused_and_chunked_paths_agree(make_tiny, tiny_ids, monkeypatch):
+    model = make_tiny("llama", "sdpa")
+    kwargs = dict(policies=["streaming_llm", "h2o"], budgets=[6], sink_count=2, progress=False)
+    fused = evaluate(model, tiny_ids, **kwargs)
+    monkeypatch.setattr(forward, "_fused_kernel", lambda: None)
+    chunked = evaluate(model, tiny_ids, **kwargs)
+    for a, b in zip(fused.rows, chunked.rows, strict=True):
+        for key in ("perplexity", "kl", "top1", "attention_recall", "attention_recall_worst"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
 
 
 def test_eager_and_sdpa_agree(make_tiny, tiny_ids):

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from .memory_guard import EvaluationMemoryError, estimate_bytes
 from .recall import attention_recall
+from .reference import ReferenceResult, decode_with_evicting_cache
 from .report import EvaluationReport
 from .runner import evaluate
 
 __all__ = [
     "EvaluationMemoryError",
     "EvaluationReport",
+    "ReferenceResult",
     "attention_recall",
+    "decode_with_evicting_cache",
     "estimate_bytes",
     "evaluate",
 ]

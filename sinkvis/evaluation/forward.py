@@ -48,11 +48,16 @@ class EvictionPlan:
         Callable giving the occupancy of one layer from its probabilities, for attention-driven policies.
     query_chunk
         Queries per chunk when computing logits and probabilities (bounds the peak memory).
+    fused
+        On the CPU, compute the output and the recall with torch's fused flash-attention kernel (two passes,
+        one under the occupancy and one causal, both giving each query's log-sum-exp) instead of the chunked
+        computation. Same numbers to float rounding, several times faster.
     """
 
     static_occupancy: torch.Tensor | None = None
     attention_policy: OccupancyFn | None = None
     query_chunk: int = 128
+    fused: bool = True
     layer_recall_mean: dict[int, float] = field(default_factory=dict)
     layer_recall_worst: dict[int, float] = field(default_factory=dict)
     keep_masks: dict[int, np.ndarray] = field(default_factory=dict)
@@ -90,6 +95,97 @@ def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + size)
 
 
+def _fused_kernel() -> Callable[..., tuple[torch.Tensor, torch.Tensor]] | None:
+    """torch's CPU flash-attention kernel, which returns the output *and* each query's log-sum-exp."""
+    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+class _Layer:
+    """One layer's queries, keys and values in the layouts the chunked computation wants."""
+
+    def __init__(self, query, key, value, attention_mask, scale: float, softcap: float | None, chunk: int):
+        _, self.num_heads, self.q_len, self.head_dim = query.shape
+        self.num_kv, self.kv_len = key.shape[1], key.shape[2]
+        self.group = self.num_heads // self.num_kv
+        self.softcap = softcap
+        # queries laid out [Hkv, T, G, D] so that a chunk of queries is one contiguous [Hkv, c * G, D] block
+        q = query[0].float() * (1.0 if softcap is not None else scale)
+        self.q = q.reshape(self.num_kv, self.group, self.q_len, self.head_dim).transpose(1, 2).contiguous()
+        self.scale = scale if softcap is not None else 1.0
+        self.k_t = key[0].float().transpose(-1, -2)  # [Hkv, D, S]
+        self.v = value[0].float()  # [Hkv, S, Dv]
+        base = _base_mask(attention_mask, self.q_len, self.kv_len, self.num_kv, query.device)
+        self.dropped = (~base).transpose(1, 2)  # [1|Hkv, T, 1|G, S]
+        causal = attention_mask is None  # then keys after a chunk's last query are never needed
+        self.chunks = [(a, b, b if causal else self.kv_len) for a, b in _chunks(self.q_len, chunk)]
+
+    def logits(self, a: int, b: int, n: int) -> torch.Tensor:
+        """Masked logits ``[Hkv, c, G, n]`` of queries ``a:b`` over keys ``:n``."""
+        out = torch.bmm(self.q[:, a:b].reshape(self.num_kv, -1, self.head_dim), self.k_t[..., :n])
+        out = out.view(self.num_kv, b - a, self.group, n)
+        if self.softcap is not None:
+            out = torch.tanh(out * (self.scale / self.softcap)) * self.softcap
+        return out.masked_fill_(self.dropped[:, a:b, :, :n], float("-inf"))
+
+    def probabilities(self) -> torch.Tensor:
+        """Full causal probabilities ``[Hkv, G, T, S]`` (float32), computed in query chunks."""
+        probs = torch.zeros(self.num_kv, self.group, self.q_len, self.kv_len, device=self.q.device)
+        for a, b, n in self.chunks:
+            probs[:, :, a:b, :n] = torch.softmax(self.logits(a, b, n), dim=-1).transpose(1, 2)
+        return probs
+
+    def attend(self, occupancy: torch.Tensor, probs: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output ``[Hkv, T, G, Dv]`` and recall ``[Hkv, T, G]`` under ``occupancy`` ``[1|Hkv, T, 1, S]``.
+
+        Per chunk: ``r = sum_j P[t, j] O[t, j]`` and ``(P * O) @ V / r``, the softmax over the cached keys.
+        Rows whose kept mass underflows float32 are recomputed as a masked softmax of the logits.
+        """
+        evicted = self.dropped | ~occupancy
+        out = torch.empty(self.num_kv, self.q_len, self.group, self.v.shape[-1], device=self.q.device)
+        recall = torch.empty(self.num_kv, self.q_len, self.group, device=self.q.device)
+        probs_t = probs.transpose(1, 2) if probs is not None else None  # [Hkv, T, G, S], a view
+        for a, b, n in self.chunks:
+            gone = evicted[:, a:b, :, :n]
+            if probs_t is not None:
+                weights = probs_t[:, a:b, :, :n].masked_fill(gone, 0.0)
+            else:  # a temporary: mask it in place
+                weights = torch.softmax(self.logits(a, b, n), dim=-1).masked_fill_(gone, 0.0)
+            kept = weights.sum(-1, keepdim=True)
+            recall[:, a:b] = kept[..., 0]
+            chunk_out = torch.bmm(weights.view(self.num_kv, -1, n), self.v[:, :n])
+            chunk_out = chunk_out.view(self.num_kv, b - a, self.group, -1) / kept.clamp_min(1e-30)
+            lost = kept[..., 0] < 1e-30
+            if bool(lost.any()):  # every cached key's probability underflowed: softmax the logits
+                exact = torch.softmax(self.logits(a, b, n).masked_fill_(gone, float("-inf")), dim=-1)
+                exact_out = torch.bmm(exact.view(self.num_kv, -1, n), self.v[:, :n])
+                chunk_out = torch.where(lost[..., None], exact_out.view_as(chunk_out), chunk_out)
+            out[:, a:b] = chunk_out
+        return out, recall
+
+
+def _attend_fused(
+    kernel: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    allowed: torch.Tensor,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output ``[1, T, Hq, Dv]`` and recall ``[Hq, T]`` with torch's fused CPU kernel.
+
+    Two fused passes: under the occupancy (``allowed``, bool ``[1, 1|Hq, T, S]``) for the output and its
+    log-sum-exp, and causal for the full log-sum-exp; the recall is ``exp(lse_cached - lse_full)``.
+    """
+    group = query.shape[1] // key.shape[1]
+    if group > 1:
+        key, value = key.repeat_interleave(group, dim=1), value.repeat_interleave(group, dim=1)
+    bias = torch.zeros(allowed.shape, dtype=query.dtype, device=query.device).masked_fill_(~allowed, float("-inf"))
+    out, lse_cached = kernel(query, key, value, 0.0, False, attn_mask=bias, scale=scale)
+    _, lse_full = kernel(query, key, value, 0.0, True, scale=scale)
+    recall = torch.exp(lse_cached.float() - lse_full.float()).clamp_(max=1.0)[0]
+    return out.transpose(1, 2), recall
+
+
 def evicting_attention(
     plan: EvictionPlan,
     module: torch.nn.Module,
@@ -100,61 +196,44 @@ def evicting_attention(
     scaling: float | None = None,
     softcap: float | None = None,
 ) -> tuple[torch.Tensor, None]:
-    """Attention of one layer under the plan's occupancy; returns ``([1, T, Hq, D], None)``."""
+    """Attention of one layer under the plan's occupancy; returns ``([1, T, Hq, Dv], None)``.
+
+    For an attention-driven policy the layer's full causal probabilities are computed in query chunks and the
+    policy gives the occupancy per KV head. The output is the softmax over the cached keys only; the
+    attention recall of the occupancy against the full causal attention is recorded in ``plan``.
+    """
     batch, num_heads, q_len, head_dim = query.shape
-    num_kv, kv_len = key.shape[1], key.shape[2]
+    kv_len = key.shape[2]
     if batch != 1:
         raise ValueError(f"evaluation runs one sequence at a time; got a batch of {batch}")
     if kv_len != q_len:
         raise ValueError("evaluation runs the whole sequence in one pass, without a KV cache")
-    group = num_heads // num_kv
     scale = head_dim**-0.5 if scaling is None else float(scaling)
-    layer = int(getattr(module, "layer_idx", 0) or 0)
+    layer_idx = int(getattr(module, "layer_idx", 0) or 0)
+    layer = _Layer(query, key, value, attention_mask, scale, softcap, plan.query_chunk)
 
-    q = query[0].float().reshape(num_kv, group, q_len, head_dim)
-    k_t = key[0].float().transpose(-1, -2).unsqueeze(1)  # [Hkv, 1, D, S]
-    v = value[0].float().unsqueeze(1)  # [Hkv, 1, S, Dv]
-    base = _base_mask(attention_mask, q_len, kv_len, num_kv, query.device)
-
-    def logits(a: int, b: int) -> torch.Tensor:
-        out = torch.matmul(q[:, :, a:b], k_t) * scale
-        if softcap is not None:
-            out = torch.tanh(out / softcap) * softcap
-        return out
-
-    def full_probs(a: int, b: int) -> torch.Tensor:
-        return torch.softmax(logits(a, b).masked_fill(~base[..., a:b, :], float("-inf")), dim=-1)
-
-    chunk = plan.query_chunk
-    probs: torch.Tensor | None = None
+    probs = None
     if plan.attention_policy is not None:
-        probs = torch.empty(num_kv, group, q_len, kv_len, dtype=torch.float32)
-        for a, b in _chunks(q_len, chunk):
-            probs[:, :, a:b] = full_probs(a, b)
-        occ_np = plan.attention_policy(probs.view(num_heads, q_len, kv_len).numpy(), group)
+        probs = layer.probabilities()
+        occ_np = plan.attention_policy(probs.view(num_heads, q_len, kv_len).cpu().numpy(), layer.group)
         occupancy = torch.as_tensor(np.asarray(occ_np, dtype=bool)).to(query.device)
-        occupancy = occupancy.reshape(-1, 1, q_len, kv_len)  # [Hkv or 1, 1, T, S]
     else:
         occupancy = plan.static_occupancy.to(query.device)
-        occupancy = occupancy.reshape(-1, 1, q_len, kv_len)
-    plan.keep_masks[layer] = occupancy[:, 0, -1].cpu().numpy().copy()
+    occupancy = occupancy.reshape(-1, q_len, kv_len)  # [Hkv or 1, T, S]
+    plan.keep_masks[layer_idx] = occupancy[:, -1].cpu().numpy().copy()
 
-    out = torch.empty(num_kv, group, q_len, v.shape[-1], dtype=torch.float32, device=query.device)
-    recall_sum = 0.0
-    recall_min = 1.0
-    for a, b in _chunks(q_len, chunk):
-        allowed = base[..., a:b, :] & occupancy[..., a:b, :]
-        scores = logits(a, b)
-        p_full = probs[:, :, a:b] if probs is not None else full_probs(a, b)
-        recall = (p_full * allowed).sum(-1).clamp_(max=1.0)  # [Hkv, G, c]
-        recall_sum += float(recall.sum(dtype=torch.float64))
-        recall_min = min(recall_min, float(recall.min()))
-        weights = torch.softmax(scores.masked_fill_(~allowed, float("-inf")), dim=-1)
-        out[:, :, a:b] = torch.matmul(weights, v)
-    plan.layer_recall_mean[layer] = recall_sum / (num_heads * q_len)
-    plan.layer_recall_worst[layer] = recall_min
-    attn_output = out.reshape(num_heads, q_len, -1).transpose(0, 1).unsqueeze(0).to(query.dtype)
-    return attn_output.contiguous(), None
+    kernel = _fused_kernel() if plan.fused else None
+    if kernel is not None and query.device.type == "cpu" and softcap is None and attention_mask is None:
+        allowed = occupancy.tril()  # causal: the model passed no mask
+        if allowed.shape[0] > 1:
+            allowed = allowed.repeat_interleave(layer.group, dim=0)
+        attn_output, recall = _attend_fused(kernel, query, key, value, allowed[None], scale)
+    else:
+        out, recall = layer.attend(occupancy[:, :, None], probs)
+        attn_output = out.transpose(0, 1).reshape(1, q_len, num_heads, -1)
+    plan.layer_recall_mean[layer_idx] = min(1.0, float(recall.double().mean()))
+    plan.layer_recall_worst[layer_idx] = min(1.0, float(recall.min()))
+    return attn_output.to(query.dtype).contiguous(), None
 
 
 @contextlib.contextmanager

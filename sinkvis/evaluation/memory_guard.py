@@ -15,17 +15,19 @@ def estimate_bytes(shape: ModelShape, seq_len: int, *, uses_attention: bool, que
     """Peak extra memory (bytes, float32 working precision) of one evaluated forward pass.
 
     Counts the full-cache log-probabilities kept for the KL divergence and the pass's own logits
-    (``2 x T x V``), the query-chunk temporaries (a few ``Hq x chunk x T`` arrays), and for attention-driven
-    policies one layer's full causal probabilities (``Hq x T x T``, plus as much again for the policy's own
-    working arrays) and its occupancy (``Hkv x T x T`` bools).
+    (``2 x T x V``), the query-chunk temporaries (a few ``Hq x chunk x T`` arrays), the occupancy and the
+    additive mask handed to the fused kernel (``T x T`` bools and floats), and for attention-driven policies one
+    layer's full causal probabilities (``Hq x T x T`` floats, plus as much again for the policy's own working
+    arrays and the per-head mask) and the per-head occupancy.
     """
     t = int(seq_len)
     logits = 2 * t * shape.vocab_size * 4 + 2 * min(t, 256) * shape.vocab_size * 4
     chunk = 6 * shape.num_heads * min(t, query_chunk) * t * 4
+    masks = 2 * t * t * (1 + 4)
     per_layer = 0
     if uses_attention:
-        per_layer = 2 * shape.num_heads * t * t * 4 + 2 * shape.num_kv_heads * t * t
-    return logits + chunk + per_layer
+        per_layer = 3 * shape.num_heads * t * t * 4 + 2 * shape.num_heads * t * t
+    return logits + chunk + masks + per_layer
 
 
 def available_bytes() -> int:
@@ -58,6 +60,6 @@ def check_memory(
         raise EvaluationMemoryError(
             f"evaluating {seq_len} tokens needs about {need / GIB:.2f} GiB (mostly {what}), more than the "
             f"{limit / GIB:.2f} GiB allowed. Evaluate a shorter sequence, use mask-only policies "
-            "(sliding_window, streaming_llm) whose memory grows linearly, or raise max_memory_bytes."
+            "(sliding_window, streaming_llm), which need far less, or raise max_memory_bytes."
         )
     return need
