@@ -24,7 +24,7 @@ class Dashboard(ipywidgets.VBox):
     session
         A :class:`sinkvis.SinkVis` with a captured forward pass.
     layer, head
-        First head shown (default: last captured layer, head 0).
+        First head shown (default: last captured layer, first captured head).
     budget, sink_count
         Starting policy parameters.
     policies
@@ -49,7 +49,7 @@ class Dashboard(ipywidgets.VBox):
         session: Any,
         *,
         layer: int = -1,
-        head: int = 0,
+        head: int | None = None,
         budget: int | None = None,
         sink_count: int = 4,
         policies: list[str] | None = None,

@@ -72,7 +72,7 @@ class AttentionHeatmap(SinkVisWidget):
         session: Any,
         *,
         layer: int = -1,
-        head: int = 0,
+        head: int | None = None,
         policy: str = "",
         budget: int | None = None,
         sink_count: int = 4,
@@ -84,6 +84,8 @@ class AttentionHeatmap(SinkVisWidget):
         self.last_update_bytes = 0
         if isinstance(layer, int) and not isinstance(layer, bool) and layer < 0 and -layer <= len(source.layers):
             layer = source.layers[layer]
+        if head is None:
+            head = source.heads[0]
         if budget is None:
             budget = max(1, min(source.seq_len, 64))
         super().__init__(layer=layer, head=head, policy=policy, budget=budget, sink_count=sink_count, **kwargs)

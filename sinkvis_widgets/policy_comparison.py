@@ -62,7 +62,7 @@ class PolicyComparison(SinkVisWidget):
         sink_count: int = 4,
         selected: list[str] | None = None,
         layer: int = -1,
-        head: int = 0,
+        head: int | None = None,
         **kwargs: Any,
     ) -> None:
         source = session if isinstance(session, SessionSource) else SessionSource(session)
@@ -75,6 +75,8 @@ class PolicyComparison(SinkVisWidget):
             budget = min(source.seq_len, max(8, source.seq_len // 4))
         if isinstance(layer, int) and not isinstance(layer, bool) and layer < 0 and -layer <= len(source.layers):
             layer = source.layers[layer]
+        if head is None:
+            head = source.heads[0]
         highlight = kwargs.pop("highlight", None)
         if highlight is None:
             highlight = next((p for p in ("streaming_llm", "h2o") if p in selected), "")

@@ -21,7 +21,7 @@ class LayerHeadSelector(SinkVisWidget):
     layer
         Model layer index to select first (negative counts from the last captured layer; default -1).
     head
-        Query head to select first (default 0).
+        Query head to select first (default: the first captured head).
 
     Attributes
     ----------
@@ -37,11 +37,13 @@ class LayerHeadSelector(SinkVisWidget):
     layer = traitlets.Int(0).tag(sync=True)
     head = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, session: Any, *, layer: int = -1, head: int = 0, **kwargs: Any) -> None:
+    def __init__(self, session: Any, *, layer: int = -1, head: int | None = None, **kwargs: Any) -> None:
         source = session if isinstance(session, SessionSource) else SessionSource(session)
         self._source = source
         if isinstance(layer, int) and not isinstance(layer, bool) and layer < 0 and -layer <= len(source.layers):
             layer = source.layers[layer]
+        if head is None:
+            head = source.heads[0]
         super().__init__(layer=layer, head=head, **kwargs)
         self.set_trait("layers", list(source.layers))
         self.set_trait("heads", list(source.heads))

@@ -94,3 +94,25 @@ def test_dashboard_in_stats_mode(make_tiny, tiny_ids):
 def test_dashboard_refuses_unknown_options(sv):
     with pytest.raises(TypeError):
         sv.show(colour="red")
+
+
+def test_show_before_any_forward_pass_says_so(make_tiny):
+    from sinkvis.session import NoCaptureError
+
+    model = make_tiny("llama", "sdpa")
+    with SinkVis(model) as session, pytest.raises(NoCaptureError, match="no forward pass"):
+        session.show()
+
+
+def test_dashboard_on_a_capture_of_some_layers_and_heads(make_tiny, tiny_ids):
+    model = make_tiny("llama", "sdpa")
+    with SinkVis(model, layers=[0, 2], heads=[1, 3]) as sv:
+        model(tiny_ids)
+    d = sv.show(budget=6)
+    assert d.selector.layers == [0, 2] and d.selector.heads == [1, 3]
+    assert decode(d.selector.sink_mass).shape == (2, 2)
+    browser_update(d.selector, layer=0, head=3)
+    np.testing.assert_array_equal(decode(d.heatmap.matrix), sv.attention(0, 3))
+    assert d.policies.result("h2o")["kept"] == 6
+    browser_update(d.selector, head=2)  # not captured
+    assert "head=2 refused" in d.selector.error and d.heatmap.head == 3

@@ -403,6 +403,9 @@ function render({ model, el, experimental }) {
     const v = tile.data[i * tile.cols + j];
     const ev = tile.overlay ? tile.overlay[i * tile.cols + j] / 255 : 0;
     const evicted = !tile.overlay ? "" : tile.factor === 1 ? (ev > 0 ? " · evicted" : " · in cache") : ` · ${Math.round(ev * 100)} % evicted`;
+    if (tile.factor === 1 && ka > qa) {
+      return `query ${qa} “${formatToken(tokens[qa], 24)}” → key ${ka} “${formatToken(tokens[ka], 24)}” · a later token: not attended (causal)`;
+    }
     if (tile.factor === 1) {
       return `query ${qa} “${formatToken(tokens[qa], 24)}” → key ${ka} “${formatToken(tokens[ka], 24)}” · weight ${v.toFixed(4)}${evicted}`;
     }

@@ -119,6 +119,10 @@ def test_dashboard_in_jupyterlab(tmp_path):
         page.click('[data-sv="heatmap"] .sv-button')  # reset zoom for the screenshot
         page.mouse.move(box["x"] + 300, box["y"] + 250)
         page.wait_for_timeout(200)
+        linear = canvas_stats(page)
+        page.select_option('[data-sv="heatmap"] select', "log")  # colour scale, synced through the kernel
+        page.wait_for_timeout(300)
+        assert canvas_stats(page)["hash"] != linear["hash"]
         dashboard = page.locator(".sv-dashboard").first
         dashboard.screenshot(path=str(shots / "dashboard.png"))
 
