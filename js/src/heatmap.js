@@ -80,7 +80,7 @@ function render({ model, el, experimental }) {
 
   function readColors() {
     colors = {
-      bg: cssVar(root, "--sv-bg", "#ffffff"),
+      bg: cssVar(root, "--sv-panel", "#ffffff"),
       fg: cssVar(root, "--sv-fg", "#1f1f1f"),
       muted: cssVar(root, "--sv-muted", "#777777"),
       accent: cssVar(root, "--sv-accent", "#1976d2"),

@@ -117,7 +117,7 @@ def test_dashboard_in_jupyterlab(tmp_path):
         assert "query" in readout and "key" in readout and "weight" in readout, readout
 
         page.click('[data-sv="heatmap"] .sv-button')  # reset zoom for the screenshot
-        page.mouse.move(box["x"] + 300, box["y"] + 250)
+        page.mouse.move(box["x"] + 200, box["y"] + 420)  # a cell below the diagonal: the readout shows it
         page.wait_for_timeout(200)
         linear = canvas_stats(page)
         page.select_option('[data-sv="heatmap"] select', "log")  # colour scale, synced through the kernel
@@ -125,6 +125,17 @@ def test_dashboard_in_jupyterlab(tmp_path):
         assert canvas_stats(page)["hash"] != linear["hash"]
         dashboard = page.locator(".sv-dashboard").first
         dashboard.screenshot(path=str(shots / "dashboard.png"))
+
+        # The dashboard follows JupyterLab's dark theme (canvas background included).
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_function(
+            """() => { const c = document.querySelector('[data-sv="heatmap"] canvas');
+                       const p = c.getContext('2d').getImageData(2, 2, 1, 1).data;
+                       return p[0] + p[1] + p[2] < 240; }""",
+            timeout=10_000,
+        )
+        dashboard.screenshot(path=str(shots / "dashboard-dark.png"))
 
         errors = [e for e in browser.console_errors if "sv" in e.lower() or "anywidget" in e.lower()]
         assert not errors, errors
