@@ -45,7 +45,6 @@ NOTEBOOK = [
 
 
 def test_dashboard_in_jupyterlab(tmp_path):
-    pytest.importorskip("playwright")
     shots = Path(os.environ.get("SINKVIS_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     write_notebook(tmp_path / "dashboard.ipynb", NOTEBOOK)
