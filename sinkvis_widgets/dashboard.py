@@ -37,6 +37,8 @@ class Dashboard(ipywidgets.VBox):
         Largest side of the pooled heatmap.
     sync_throttle_ms
         Throttle interval of slider messages.
+    report
+        An ``EvaluationReport`` (``sv.evaluate(...)``): its perplexities are shown beside the strips.
 
     Attributes
     ----------
@@ -57,6 +59,7 @@ class Dashboard(ipywidgets.VBox):
         scale: str = "linear",
         max_cells: int = 400,
         sync_throttle_ms: int = 80,
+        report: Any = None,
     ) -> None:
         source = SessionSource(session)
         self.source = source
@@ -64,7 +67,7 @@ class Dashboard(ipywidgets.VBox):
         extra = {} if highlight is None else {"highlight": highlight}
         self.policies = PolicyComparison(
             source, budget=budget, sink_count=sink_count, selected=policies, layer=self.selector.layer,
-            head=self.selector.head, sync_throttle_ms=sync_throttle_ms, **extra,
+            head=self.selector.head, sync_throttle_ms=sync_throttle_ms, report=report, **extra,
         )
         p = self.policies
         self.heatmap = AttentionHeatmap(

@@ -31,11 +31,14 @@ class PolicyComparison(SinkVisWidget):
         Whose KV cache attention-driven policies simulate, and whose attention the recall uses.
     sync_throttle_ms
         Slider messages to the kernel are throttled to one per interval, the last always sent.
+    report
+        An ``EvaluationReport`` from ``sv.evaluate(...)`` (or its ``rows``): rows matching a shown policy,
+        budget and sink_count add its real-model ``perplexity``.
 
     Attributes
     ----------
     results : list of dict
-        Per selected policy: ``policy, kept, attention_recall, recall_worst, kv_bytes, error`` and
+        Per selected policy: ``policy, kept, attention_recall, recall_worst, kv_bytes, perplexity, error`` and
         ``keep_mask`` (uint8 ``[T]`` binary payload).
     highlight : str
         The policy whose evicted cells the dashboard greys on the heatmap.
@@ -63,11 +66,13 @@ class PolicyComparison(SinkVisWidget):
         selected: list[str] | None = None,
         layer: int = -1,
         head: int | None = None,
+        report: Any = None,
         **kwargs: Any,
     ) -> None:
         source = session if isinstance(session, SessionSource) else SessionSource(session)
         self._source = source
         self.kv_bytes_full: int | None = None
+        self._report_rows = [dict(r) for r in (getattr(report, "rows", report) or [])]
         names = source.policies()
         if selected is None:
             selected = [p for p in DEFAULT_POLICIES if p in names] or names[:4]
@@ -154,7 +159,8 @@ class PolicyComparison(SinkVisWidget):
     def _run(self, policy: str) -> dict[str, Any]:
         src = self._source
         row: dict[str, Any] = {"policy": policy, "kept": 0, "attention_recall": None, "recall_worst": None,
-                               "kv_bytes": None, "error": "", "keep_mask": None}
+                               "kv_bytes": None, "perplexity": self._perplexity(policy), "error": "",
+                               "keep_mask": None}
         try:
             sim = src.simulate(policy, self.budget, self.sink_count, self.layer, self.head)
             kept = int(sim.keep_mask.sum())
@@ -169,6 +175,19 @@ class PolicyComparison(SinkVisWidget):
         except Exception as err:  # noqa: BLE001 - shown in this policy's row
             row["error"] = str(err).strip() or type(err).__name__
         return row
+
+    def _perplexity(self, policy: str) -> float | None:
+        """Perplexity of the real model under this policy, budget and sink_count, if the report has it."""
+        for row in self._report_rows:
+            if row.get("policy") != policy:
+                continue
+            if policy != "full" and (  # the full cache does not depend on budget or sink_count
+                row.get("budget") != self.budget or row.get("sink_count") not in (None, self.sink_count)
+            ):
+                continue
+            value = row.get("perplexity")
+            return None if value is None else float(value)
+        return None
 
     def _refresh(self) -> None:
         self.error = ""

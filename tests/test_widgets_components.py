@@ -227,3 +227,16 @@ def test_the_widgets_fast_recall_matches_sinkvis_evaluation(sv):
     expected = attention_recall(att, occ)
     mean, worst = recall_of(att, occ)
     assert mean == pytest.approx(expected["mean"], rel=1e-5) and worst == pytest.approx(expected["worst"], rel=1e-5)
+
+
+def test_policy_comparison_shows_perplexity_from_an_evaluation_report(sv):
+    rows = [
+        {"policy": "full", "budget": 24, "sink_count": 4, "perplexity": 100.0},
+        {"policy": "streaming_llm", "budget": 8, "sink_count": 2, "perplexity": 140.5},
+        {"policy": "sliding_window", "budget": 8, "sink_count": 2, "perplexity": 300.0},
+    ]
+    w = PolicyComparison(sv, budget=8, sink_count=2, report=rows)
+    ppl = {r["policy"]: r["perplexity"] for r in w.results}
+    assert ppl == {"full": 100.0, "sliding_window": 300.0, "streaming_llm": 140.5, "h2o": None}
+    browser_update(w, budget=9)
+    assert [r["perplexity"] for r in w.results] == [100.0, None, None, None]

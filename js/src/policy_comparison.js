@@ -172,7 +172,8 @@ function render({ model, el }) {
               { class: "sv-numbers" },
               `kept ${r.kept}/${T} · recall ${formatShare(r.attention_recall)}` +
                 (r.recall_worst != null ? ` (worst ${formatShare(r.recall_worst)})` : "") +
-                ` · KV ${formatBytes(r.kv_bytes)}`,
+                ` · KV ${formatBytes(r.kv_bytes)}` +
+                (r.perplexity != null ? ` · ppl ${Number(r.perplexity).toFixed(2)}` : ""),
             );
         return h("div", { class: "sv-strip-row" }, name, strip, numbers);
       }),
