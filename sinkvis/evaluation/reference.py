@@ -124,6 +124,7 @@ def decode_with_evicting_cache(
     sink_count: int = 4,
     recent_window: int | None = None,
     threshold: float | None = None,
+    num_threads: int | None = 1,
 ) -> ReferenceResult:
     """Decode ``input_ids`` one token at a time with a real evicting ``DynamicCache``; score every next token.
 
@@ -144,6 +145,9 @@ def decode_with_evicting_cache(
         ``h2o``'s protected recent window (default ``budget // 2``, at least 1, below ``budget``).
     threshold
         ``lru``'s use threshold on a renormalised weight (default: uniform, 1 / tokens in the cache).
+    num_threads
+        torch intra-op threads during the decode on the CPU (restored afterwards). One-token steps gain
+        nothing from more threads and lose much on a busy machine; None leaves torch's setting alone.
 
     Returns
     -------
@@ -170,7 +174,10 @@ def decode_with_evicting_cache(
     was_training = model.training
     caches = [_LayerCache(shape.num_kv_heads) for _ in range(shape.num_layers)]
     logits = torch.empty(seq_len, shape.vocab_size or 0, dtype=torch.float32)
+    threads = torch.get_num_threads()
     try:
+        if num_threads is not None and device.type == "cpu":
+            torch.set_num_threads(int(num_threads))
         model.eval()
         if needs_attention and original != "eager":
             model.set_attn_implementation("eager")
@@ -199,6 +206,7 @@ def decode_with_evicting_cache(
                     idx = book.drop(book.victims(policy, t + 1, sink_count, window))
                     _gather_cache(cache.layers[layer_idx], idx)
     finally:
+        torch.set_num_threads(threads)
         if model.config._attn_implementation != original:
             model.set_attn_implementation(original)
         model.train(was_training)
