@@ -379,8 +379,8 @@ def plot_attention(
     cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, extend="max" if image.max() > vmax else "neither")
     cbar.set_label("attention weight" + (" (log scale)" if log else ""))
     if title is None:
-        title = "Attention" + (f" (max-pooled {factor}x{factor})" if factor > 1 else "")
-    ax.set_title(title, pad=12)
+        title = "Attention"
+    ax.set_title(title + (f" (max-pooled {factor}x{factor})" if factor > 1 else ""), pad=12)
     return fig
 
 

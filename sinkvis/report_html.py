@@ -39,6 +39,9 @@ __all__ = [
     "table_text",
 ]
 
+#: Heavy hitters printed in the text summary (all of them go to the HTML and JSON).
+MAX_LISTED = 10
+
 #: Tokens in the close-up attention figure of the report.
 ZOOM_TOKENS = 48
 
@@ -236,8 +239,11 @@ class Report:
         lines += [f"  {d['position']:>5}  {d['token']!r:<16} {100 * d['sink_rate']:5.1f} %" for d in sinks]
         if not sinks:
             lines.append("  none found")
+        hitters = self.heavy_hitters()
         lines.append("Heavy hitters (H2O accumulated attention, mean over layers and heads):")
-        lines += [f"  {d['position']:>5}  {d['token']!r:<16} {d['score']:.3f}" for d in self.heavy_hitters()]
+        lines += [f"  {d['position']:>5}  {d['token']!r:<16} {d['score']:.3f}" for d in hitters[:MAX_LISTED]]
+        if len(hitters) > MAX_LISTED:
+            lines.append(f"  ... {len(hitters)} in all (see summary.json and report.html)")
         roles = ", ".join(f"{k} {v}" for k, v in self.frame.role_counts().items())
         lines += [f"Head roles: {roles}", ""]
         lines.append(f"Eviction policies on the real model (full-cache perplexity {self.full_perplexity:.2f}):")
