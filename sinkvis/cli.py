@@ -268,6 +268,8 @@ def run_report(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")  # headless: never open a window
     from tqdm.auto import tqdm
 
+    if args.out.exists() and not args.out.is_dir():
+        raise CLIError(f"--out: {args.out} exists and is not a folder", EXIT_USAGE)
     text = _read_text(args.text)
     policies = _check_policies(args.policies)
     _check_budgets(args.budget, args.sink_count, policies)

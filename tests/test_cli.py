@@ -107,6 +107,13 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args, needles):
     assert not (tmp_path / "out" / "report.html").exists()
 
 
+def test_out_must_be_a_folder(tmp_path):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    proc = run("report", "--out", str(not_a_folder))
+    assert_one_line_error(proc, 2, "--out", "not a folder")
+
+
 def test_empty_text_file_is_refused(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("   \n")
