@@ -49,9 +49,9 @@ class EvictionPlan:
     query_chunk
         Queries per chunk when computing logits and probabilities (bounds the peak memory).
     fused
-        On the CPU, compute the output and the recall with torch's fused flash-attention kernel (two passes,
-        one under the occupancy and one causal, both giving each query's log-sum-exp) instead of the chunked
-        computation. Same numbers to float rounding, several times faster.
+        On the CPU, for mask-only policies: compute the output and the recall with torch's fused
+        flash-attention kernel (two passes, one under the occupancy and one causal, both giving each query's
+        log-sum-exp) instead of the chunked computation. Same numbers to float rounding, several times faster.
     """
 
     static_occupancy: torch.Tensor | None = None
@@ -60,7 +60,6 @@ class EvictionPlan:
     fused: bool = True
     layer_recall_mean: dict[int, float] = field(default_factory=dict)
     layer_recall_worst: dict[int, float] = field(default_factory=dict)
-    keep_masks: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.static_occupancy is None) == (self.attention_policy is None):
@@ -101,64 +100,69 @@ def _fused_kernel() -> Callable[..., tuple[torch.Tensor, torch.Tensor]] | None:
 
 
 class _Layer:
-    """One layer's queries, keys and values in the layouts the chunked computation wants."""
+    """One layer's queries, keys and values, per query head, for the chunked computation."""
 
     def __init__(self, query, key, value, attention_mask, scale: float, softcap: float | None, chunk: int):
         _, self.num_heads, self.q_len, self.head_dim = query.shape
         self.num_kv, self.kv_len = key.shape[1], key.shape[2]
         self.group = self.num_heads // self.num_kv
         self.softcap = softcap
-        # queries laid out [Hkv, T, G, D] so that a chunk of queries is one contiguous [Hkv, c * G, D] block
-        q = query[0].float() * (1.0 if softcap is not None else scale)
-        self.q = q.reshape(self.num_kv, self.group, self.q_len, self.head_dim).transpose(1, 2).contiguous()
-        self.scale = scale if softcap is not None else 1.0
-        self.k_t = key[0].float().transpose(-1, -2)  # [Hkv, D, S]
-        self.v = value[0].float()  # [Hkv, S, Dv]
+        self.scale = scale
+        # with a softcap the scale goes inside the tanh; otherwise fold it into the queries
+        self.q = query[0].float() * (1.0 if softcap is not None else scale)  # [Hq, T, D]
+        self.k_t = key[0].float().transpose(-1, -2).repeat_interleave(self.group, dim=0)  # [Hq, D, S]
+        self.v = value[0].float().repeat_interleave(self.group, dim=0)  # [Hq, S, Dv]
         base = _base_mask(attention_mask, self.q_len, self.kv_len, self.num_kv, query.device)
-        self.dropped = (~base).transpose(1, 2)  # [1|Hkv, T, 1|G, S]
-        causal = attention_mask is None  # then keys after a chunk's last query are never needed
-        self.chunks = [(a, b, b if causal else self.kv_len) for a, b in _chunks(self.q_len, chunk)]
+        self.dropped = (~base).reshape(-1, self.q_len, self.kv_len)  # [1|Hq, T, S]
+        # with the model's causal mask (None) keys after a chunk's last query are never needed, and only the
+        # diagonal block of each chunk needs masking
+        self.causal = attention_mask is None
+        self.chunks = [(a, b, b if self.causal else self.kv_len) for a, b in _chunks(self.q_len, chunk)]
 
     def logits(self, a: int, b: int, n: int) -> torch.Tensor:
-        """Masked logits ``[Hkv, c, G, n]`` of queries ``a:b`` over keys ``:n``."""
-        out = torch.bmm(self.q[:, a:b].reshape(self.num_kv, -1, self.head_dim), self.k_t[..., :n])
-        out = out.view(self.num_kv, b - a, self.group, n)
+        """Masked logits ``[Hq, c, n]`` of queries ``a:b`` over keys ``:n``."""
+        out = torch.bmm(self.q[:, a:b], self.k_t[..., :n])
         if self.softcap is not None:
             out = torch.tanh(out * (self.scale / self.softcap)) * self.softcap
-        return out.masked_fill_(self.dropped[:, a:b, :, :n], float("-inf"))
+        start = a if self.causal else 0
+        out[..., start:].masked_fill_(self.dropped[:, a:b, start:n], float("-inf"))
+        return out
 
     def probabilities(self) -> torch.Tensor:
-        """Full causal probabilities ``[Hkv, G, T, S]`` (float32), computed in query chunks."""
-        probs = torch.zeros(self.num_kv, self.group, self.q_len, self.kv_len, device=self.q.device)
+        """Full causal probabilities ``[Hq, T, S]`` (float32), computed in query chunks, in place."""
+        probs = torch.empty(self.num_heads, self.q_len, self.kv_len, device=self.q.device)
         for a, b, n in self.chunks:
-            probs[:, :, a:b, :n] = torch.softmax(self.logits(a, b, n), dim=-1).transpose(1, 2)
+            rows = probs[:, a:b, :n]
+            rows.copy_(self.logits(a, b, n))
+            rows.sub_(rows.amax(-1, keepdim=True)).exp_()
+            rows.div_(rows.sum(-1, keepdim=True))
+            probs[:, a:b, n:] = 0.0
         return probs
 
     def attend(self, occupancy: torch.Tensor, probs: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output ``[Hkv, T, G, Dv]`` and recall ``[Hkv, T, G]`` under ``occupancy`` ``[1|Hkv, T, 1, S]``.
+        """Output ``[Hq, T, Dv]`` and recall ``[Hq, T]`` under ``occupancy`` (bool ``[1|Hkv, T, S]``).
 
         Per chunk: ``r = sum_j P[t, j] O[t, j]`` and ``(P * O) @ V / r``, the softmax over the cached keys.
         Rows whose kept mass underflows float32 are recomputed as a masked softmax of the logits.
         """
-        evicted = self.dropped | ~occupancy
-        out = torch.empty(self.num_kv, self.q_len, self.group, self.v.shape[-1], device=self.q.device)
-        recall = torch.empty(self.num_kv, self.q_len, self.group, device=self.q.device)
-        probs_t = probs.transpose(1, 2) if probs is not None else None  # [Hkv, T, G, S], a view
+        out = torch.empty(self.num_heads, self.q_len, self.v.shape[-1], device=self.q.device)
+        recall = torch.empty(self.num_heads, self.q_len, device=self.q.device)
         for a, b, n in self.chunks:
-            gone = evicted[:, a:b, :, :n]
-            if probs_t is not None:
-                weights = probs_t[:, a:b, :, :n].masked_fill(gone, 0.0)
+            kept_keys = occupancy[:, a:b, :n]
+            if kept_keys.shape[0] > 1:
+                kept_keys = kept_keys.repeat_interleave(self.group, dim=0)
+            gone = self.dropped[:, a:b, :n] | ~kept_keys
+            if probs is not None:
+                weights = probs[:, a:b, :n].masked_fill(gone, 0.0)
             else:  # a temporary: mask it in place
                 weights = torch.softmax(self.logits(a, b, n), dim=-1).masked_fill_(gone, 0.0)
             kept = weights.sum(-1, keepdim=True)
             recall[:, a:b] = kept[..., 0]
-            chunk_out = torch.bmm(weights.view(self.num_kv, -1, n), self.v[:, :n])
-            chunk_out = chunk_out.view(self.num_kv, b - a, self.group, -1) / kept.clamp_min(1e-30)
+            chunk_out = torch.bmm(weights, self.v[:, :n]) / kept.clamp_min(1e-30)
             lost = kept[..., 0] < 1e-30
             if bool(lost.any()):  # every cached key's probability underflowed: softmax the logits
                 exact = torch.softmax(self.logits(a, b, n).masked_fill_(gone, float("-inf")), dim=-1)
-                exact_out = torch.bmm(exact.view(self.num_kv, -1, n), self.v[:, :n])
-                chunk_out = torch.where(lost[..., None], exact_out.view_as(chunk_out), chunk_out)
+                chunk_out = torch.where(lost[..., None], torch.bmm(exact, self.v[:, :n]), chunk_out)
             out[:, a:b] = chunk_out
         return out, recall
 
@@ -215,22 +219,18 @@ def evicting_attention(
     probs = None
     if plan.attention_policy is not None:
         probs = layer.probabilities()
-        occ_np = plan.attention_policy(probs.view(num_heads, q_len, kv_len).cpu().numpy(), layer.group)
+        occ_np = plan.attention_policy(probs.cpu().numpy(), layer.group)
         occupancy = torch.as_tensor(np.asarray(occ_np, dtype=bool)).to(query.device)
     else:
         occupancy = plan.static_occupancy.to(query.device)
     occupancy = occupancy.reshape(-1, q_len, kv_len)  # [Hkv or 1, T, S]
-    plan.keep_masks[layer_idx] = occupancy[:, -1].cpu().numpy().copy()
 
     kernel = _fused_kernel() if plan.fused else None
-    if kernel is not None and query.device.type == "cpu" and softcap is None and attention_mask is None:
-        allowed = occupancy.tril()  # causal: the model passed no mask
-        if allowed.shape[0] > 1:
-            allowed = allowed.repeat_interleave(layer.group, dim=0)
-        attn_output, recall = _attend_fused(kernel, query, key, value, allowed[None], scale)
-    else:
-        out, recall = layer.attend(occupancy[:, :, None], probs)
-        attn_output = out.transpose(0, 1).reshape(1, q_len, num_heads, -1)
+    if probs is None and kernel is not None and query.device.type == "cpu" and softcap is None and layer.causal:
+        attn_output, recall = _attend_fused(kernel, query, key, value, occupancy.tril()[None], scale)
+    else:  # the probabilities are there already (or no fused kernel): chunk by chunk
+        out, recall = layer.attend(occupancy, probs)
+        attn_output = out.transpose(0, 1).unsqueeze(0)
     plan.layer_recall_mean[layer_idx] = min(1.0, float(recall.double().mean()))
     plan.layer_recall_worst[layer_idx] = min(1.0, float(recall.min()))
     return attn_output.to(query.dtype).contiguous(), None
