@@ -19,6 +19,22 @@ def estimate_bytes(shape: ModelShape, seq_len: int, *, uses_attention: bool, que
     additive mask handed to the fused kernel (``T x T`` bools and floats), and for attention-driven policies one
     layer's full causal probabilities (``Hq x T x T`` floats, plus as much again for the policy's own working
     arrays and the per-head mask) and the per-head occupancy.
+
+    Parameters
+    ----------
+    shape
+        The model's KV-cache shape and vocabulary size (:func:`~sinkvis.evaluation._inputs.model_shape`).
+    seq_len
+        Tokens evaluated (T).
+    uses_attention
+        Whether an attention-driven policy is among those evaluated.
+    query_chunk
+        Queries per chunk.
+
+    Returns
+    -------
+    int
+        Estimated bytes.
     """
     t = int(seq_len)
     logits = 2 * t * shape.vocab_size * 4 + 2 * min(t, 256) * shape.vocab_size * 4

@@ -66,7 +66,20 @@ class EvaluationReport:
         return cols
 
     def get(self, policy: str, budget: int | None = None) -> dict[str, Any]:
-        """The row of ``policy`` at ``budget`` (the only row of that policy when ``budget`` is None)."""
+        """One row of the report.
+
+        Parameters
+        ----------
+        policy
+            Policy name.
+        budget
+            Budget of the row; None when the policy has a single row (``full``).
+
+        Raises
+        ------
+        KeyError
+            When no row, or more than one, matches.
+        """
         found = [r for r in self.rows if r["policy"] == policy and (budget is None or r["budget"] == budget)]
         if len(found) != 1:
             raise KeyError(f"no single row for policy={policy!r}, budget={budget!r} ({len(found)} match)")
@@ -92,7 +105,18 @@ class EvaluationReport:
         )
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the rows as CSV; returns the path."""
+        """Write the rows as CSV.
+
+        Parameters
+        ----------
+        path
+            File to write (overwritten).
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
         path = Path(path)
         with path.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns)
@@ -101,7 +125,18 @@ class EvaluationReport:
         return path
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The report as JSON (``seq_len``, ``full_perplexity``, ``rows``); also written to ``path`` if given."""
+        """The report as JSON: ``seq_len``, ``full_perplexity`` and ``rows``.
+
+        Parameters
+        ----------
+        path
+            Also write the JSON to this file when given.
+
+        Returns
+        -------
+        str
+            The JSON text.
+        """
         text = json.dumps(
             {"seq_len": self.seq_len, "full_perplexity": self.full_perplexity, "rows": self.rows}, indent=2
         )
@@ -118,9 +153,20 @@ class EvaluationReport:
         return pd.DataFrame(self.rows, columns=self.columns)
 
     def plot(self, ax: Any = None, *, metric: str = "perplexity") -> Any:
-        """Matplotlib figure of ``metric`` (default perplexity) against budget, one line per policy.
+        """Matplotlib figure of ``metric`` against budget, one line per policy.
 
-        ``full`` is drawn as a horizontal reference line. Returns the Figure.
+        ``full`` is drawn as a horizontal reference line.
+
+        Parameters
+        ----------
+        ax
+            Axes to draw into; a new figure when None.
+        metric
+            Row key on the y axis (default ``"perplexity"``, drawn on a log scale).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
         """
         import matplotlib.pyplot as plt
 
