@@ -64,6 +64,14 @@ class EvictionPlan:
     def __post_init__(self) -> None:
         if (self.static_occupancy is None) == (self.attention_policy is None):
             raise ValueError("give exactly one of static_occupancy and attention_policy")
+        self._bias: dict[torch.dtype, torch.Tensor] = {}
+
+    def fused_bias(self, dtype: torch.dtype) -> torch.Tensor:
+        """The static ``[T, T]`` occupancy (causal part) as an additive CPU mask ``[1, 1, T, T]``, once per dtype."""
+        if dtype not in self._bias:
+            allowed = self.static_occupancy.cpu().tril()[None, None]
+            self._bias[dtype] = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, float("-inf"))
+        return self._bias[dtype]
 
     @property
     def attention_recall(self) -> float:
@@ -172,18 +180,17 @@ def _attend_fused(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    allowed: torch.Tensor,
+    bias: torch.Tensor,
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Output ``[1, T, Hq, Dv]`` and recall ``[Hq, T]`` with torch's fused CPU kernel.
 
-    Two fused passes: under the occupancy (``allowed``, bool ``[1, 1|Hq, T, S]``) for the output and its
-    log-sum-exp, and causal for the full log-sum-exp; the recall is ``exp(lse_cached - lse_full)``.
+    Two fused passes: under the occupancy (``bias``, additive ``[1, 1, T, S]``: 0 kept, -inf evicted) for the
+    output and its log-sum-exp, and causal for the full log-sum-exp; the recall is ``exp(lse_cached - lse_full)``.
     """
     group = query.shape[1] // key.shape[1]
     if group > 1:
         key, value = key.repeat_interleave(group, dim=1), value.repeat_interleave(group, dim=1)
-    bias = torch.zeros(allowed.shape, dtype=query.dtype, device=query.device).masked_fill_(~allowed, float("-inf"))
     out, lse_cached = kernel(query, key, value, 0.0, False, attn_mask=bias, scale=scale)
     _, lse_full = kernel(query, key, value, 0.0, True, scale=scale)
     recall = torch.exp(lse_cached.float() - lse_full.float()).clamp_(max=1.0)[0]
@@ -214,21 +221,22 @@ def evicting_attention(
         raise ValueError("evaluation runs the whole sequence in one pass, without a KV cache")
     scale = head_dim**-0.5 if scaling is None else float(scaling)
     layer_idx = int(getattr(module, "layer_idx", 0) or 0)
-    layer = _Layer(query, key, value, attention_mask, scale, softcap, plan.query_chunk)
-
-    probs = None
-    if plan.attention_policy is not None:
-        probs = layer.probabilities()
-        occ_np = plan.attention_policy(probs.cpu().numpy(), layer.group)
-        occupancy = torch.as_tensor(np.asarray(occ_np, dtype=bool)).to(query.device)
-    else:
-        occupancy = plan.static_occupancy.to(query.device)
-    occupancy = occupancy.reshape(-1, q_len, kv_len)  # [Hkv or 1, T, S]
 
     kernel = _fused_kernel() if plan.fused else None
-    if probs is None and kernel is not None and query.device.type == "cpu" and softcap is None and layer.causal:
-        attn_output, recall = _attend_fused(kernel, query, key, value, occupancy.tril()[None], scale)
-    else:  # the probabilities are there already (or no fused kernel): chunk by chunk
+    on_cpu_plain = query.device.type == "cpu" and softcap is None and attention_mask is None
+    one_mask = plan.static_occupancy is not None and plan.static_occupancy.dim() == 2
+    if one_mask and kernel is not None and on_cpu_plain:
+        attn_output, recall = _attend_fused(kernel, query, key, value, plan.fused_bias(query.dtype), scale)
+    else:  # chunk by chunk (attention-driven policies need the probabilities anyway)
+        layer = _Layer(query, key, value, attention_mask, scale, softcap, plan.query_chunk)
+        probs = None
+        if plan.attention_policy is not None:
+            probs = layer.probabilities()
+            occ_np = plan.attention_policy(probs.cpu().numpy(), layer.group)
+            occupancy = torch.as_tensor(np.asarray(occ_np, dtype=bool))
+        else:
+            occupancy = plan.static_occupancy
+        occupancy = occupancy.to(query.device).reshape(-1, q_len, kv_len)  # [Hkv or 1, T, S]
         out, recall = layer.attend(occupancy, probs)
         attn_output = out.transpose(0, 1).unsqueeze(0)
     plan.layer_recall_mean[layer_idx] = min(1.0, float(recall.double().mean()))
