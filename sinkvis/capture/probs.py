@@ -7,8 +7,6 @@ Masked scores are filled with the most negative finite float rather than ``-inf`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 #: Keys within this many positions of the query (the query itself included) count as "local" for head roles.
@@ -17,16 +15,19 @@ LOCAL_WINDOW = 8
 _NEG = torch.finfo(torch.float32).min
 
 
-@dataclass
 class ChunkMask:
-    """Where query rows ``q0:q1`` may attend.
+    """Where query rows ``q0:q1`` may attend, with what the statistics need derived once.
 
     ``allowed`` is a bool ``[Hm, tq, S]`` (``Hm`` 1 or the number of heads) or None (everything allowed);
-    ``additive`` a float mask to add to the scores (eager-style masks) or None.
+    ``additive`` a float mask to add to the scores (eager-style masks) or None. The same chunk mask serves every
+    layer of a pass, so the recorder caches it.
     """
 
-    allowed: torch.Tensor | None
-    additive: torch.Tensor | None
+    def __init__(self, allowed: torch.Tensor | None, additive: torch.Tensor | None) -> None:
+        self.allowed = allowed
+        self.additive = additive
+        self.blocked = None if allowed is None else ~allowed
+        self._derived: dict[str, torch.Tensor | None] = {}
 
     def visible_keys(self, tq: int, key_len: int) -> torch.Tensor | None:
         """``[tq]`` number of keys each row may attend (None when it depends on the scores)."""
@@ -34,13 +35,28 @@ class ChunkMask:
             return None
         if self.allowed is None:
             return torch.full((tq,), key_len, dtype=torch.int64)
-        return self.allowed.any(dim=0).sum(dim=-1)
+        if "visible" not in self._derived:
+            self._derived["visible"] = self.allowed.any(dim=0).sum(dim=-1)
+        return self._derived["visible"]
 
-    def key_seen(self) -> torch.Tensor | None:
-        """``[tq, S]`` bool: the key is visible to the row (None when it depends on the scores)."""
+    def seen_count(self) -> torch.Tensor | None:
+        """``[S]`` number of rows of this chunk that see each key (None when it depends on the scores)."""
         if self.additive is not None or self.allowed is None:
             return None
-        return self.allowed.any(dim=0)
+        if "seen" not in self._derived:
+            self._derived["seen"] = self.allowed.any(dim=0).sum(dim=0)
+        return self._derived["seen"]
+
+    def empty_rows(self) -> torch.Tensor | None:
+        """``[Hm, tq, 1]`` rows with no visible key, or None when there are none."""
+        if "empty" not in self._derived:
+            empty = None
+            if self.allowed is not None:
+                empty = ~self.allowed.any(dim=-1)
+            elif self.additive is not None:
+                empty = (self.additive <= _NEG / 2).all(dim=-1)
+            self._derived["empty"] = empty.unsqueeze(-1) if empty is not None and bool(empty.any()) else None
+        return self._derived["empty"]
 
     def select_heads(self, heads: list[int]) -> ChunkMask:
         a = self.allowed if self.allowed is None or self.allowed.shape[0] == 1 else self.allowed[heads]
@@ -111,21 +127,16 @@ def chunk_scores(
         scores = torch.tanh(scores / softcap) * softcap
     if mask.additive is not None:
         scores.add_(mask.additive.float()).clamp_(min=_NEG)
-    if mask.allowed is not None:
-        scores.masked_fill_(~mask.allowed, _NEG)
+    if mask.blocked is not None:
+        scores.masked_fill_(mask.blocked, _NEG)
     return scores
 
 
 def zero_empty_rows(probs: torch.Tensor, mask: ChunkMask) -> torch.Tensor:
     """Rows with no visible key (full padding) become zeros instead of a uniform spread."""
-    if mask.allowed is not None:
-        empty = ~mask.allowed.any(dim=-1)  # [Hm, tq]
-        if bool(empty.any()):
-            probs.masked_fill_(empty.unsqueeze(-1), 0.0)
-    elif mask.additive is not None:
-        empty = (mask.additive <= _NEG / 2).all(dim=-1)
-        if bool(empty.any()):
-            probs.masked_fill_(empty.unsqueeze(-1), 0.0)
+    empty = mask.empty_rows()
+    if empty is not None:
+        probs.masked_fill_(empty, 0.0)
     return probs
 
 
@@ -161,14 +172,15 @@ class StatsAccumulator:
         from_probs: bool = False,
     ) -> None:
         h, tq, s = probs.shape
-        self.sum += probs.sum(dim=1, dtype=torch.float64)
+        self.sum += probs.sum(dim=1)  # float32 over one chunk, float64 across chunks
         torch.maximum(self.max, probs.amax(dim=1), out=self.max)
-        seen = None if from_probs else mask.key_seen()
+        seen_count = None if from_probs else mask.seen_count()
         nkeys = None if from_probs else mask.visible_keys(tq, s)
-        if seen is None or nkeys is None:
+        if seen_count is None or nkeys is None:
             seen = probs.gt(0).any(dim=0)  # [tq, S]
             nkeys = seen.sum(dim=-1)
-        self.count += seen.sum(dim=0)
+            seen_count = seen.sum(dim=0)
+        self.count += seen_count
         self.n_queries += int((nkeys > 0).sum())
         # locality: mass on the `local_window` keys ending at the query's own position
         pos = torch.arange(q0, q0 + tq) + key_offset  # [tq]

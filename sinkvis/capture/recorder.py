@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .probs import StatsAccumulator, chunk_mask, chunk_scores, zero_empty_rows
+from .probs import ChunkMask, StatsAccumulator, chunk_mask, chunk_scores, zero_empty_rows
 from .store import Capture, CaptureTooLargeError, LayerStats
 
 _DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -36,6 +36,7 @@ class Recorder:
         self.num_layers = num_layers
         self.current: Capture | None = None
         self.last: Capture | None = None
+        self._masks: dict[tuple, tuple] = {}
 
     # -- passes -----------------------------------------------------------------------------------------------
     def begin_pass(self, input_ids: torch.Tensor | None) -> None:
@@ -44,6 +45,7 @@ class Recorder:
             row = input_ids[self.batch_index] if input_ids.dim() == 2 else input_ids
             ids = row.detach().cpu().numpy().astype(np.int64)
         self.current = Capture(mode=self.mode, input_ids=ids, heads=self.heads)
+        self._masks = {}
 
     def end_pass(self) -> None:
         cap = self.current
@@ -51,6 +53,7 @@ class Recorder:
             cap.complete = True
             self.last = cap
         self.current = None
+        self._masks = {}
 
     def wants(self, layer: int) -> bool:
         return self.layers is None or layer in self.layers
@@ -131,9 +134,7 @@ class Recorder:
         acc = None if full is not None else StatsAccumulator(len(heads), s)
         for q0 in range(0, t, self.query_chunk):
             q1 = min(t, q0 + self.query_chunk)
-            mask = chunk_mask(attention_mask, b, q0, q1, t, s, is_causal=is_causal, device=q.device)
-            if self.heads is not None:
-                mask = mask.select_heads(heads)
+            mask = self._chunk_mask(attention_mask, q0, q1, t, s, is_causal, q.device, heads)
             scores = chunk_scores(q, k, q0, q1, scaling=scaling, mask=mask, softcap=softcap)
             if full is not None:
                 full(zero_empty_rows(torch.softmax(scores, dim=-1), mask).cpu(), q0)
@@ -173,6 +174,18 @@ class Recorder:
                 acc.add_probs(chunk, q0, s - t)
         if acc is not None:
             cap.stats[layer] = LayerStats.from_accumulator(acc)
+
+    def _chunk_mask(self, attention_mask, q0, q1, t, s, is_causal, device, heads) -> ChunkMask:
+        """The chunk's mask, computed once per pass: every layer gets the same mask tensor from the model."""
+        key = (id(attention_mask), q0, q1, t, s, bool(is_causal), str(device))
+        hit = self._masks.get(key)
+        if hit is not None and hit[0] is attention_mask:
+            return hit[1]
+        mask = chunk_mask(attention_mask, self.batch_index, q0, q1, t, s, is_causal=is_causal, device=device)
+        if self.heads is not None:
+            mask = mask.select_heads(heads)
+        self._masks[key] = (attention_mask, mask)  # holding the tensor keeps its id from being reused
+        return mask
 
     def _full_writer(self, cap: Capture, layer: int, h: int, t: int, s: int):
         """In full mode, allocate the layer's ``[H, T, S]`` matrix and return a chunk writer (else None)."""
