@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,27 +91,40 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="capture, find sinks, compare eviction policies on the real model, write figures + HTML",
-        description=(
+        description=textwrap.fill(
             "Run one forward pass of a model over a text with SinkVis: find attention sinks, heavy hitters and "
             "head roles, evaluate each eviction policy on the real model (perplexity, KL to the full cache, "
             "top-1 agreement, attention recall, KV bytes) and the memory figures; print a summary and write PNG "
             "figures, policies.csv, summary.json and a self-contained report.html into --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  sinkvis report --out report\n"
+            "  sinkvis report --max-tokens 256 --budget 32 64 --policies full,streaming_llm,h2o --out small\n"
+            "  sinkvis report --text paper.txt --mode stats --max-tokens 4096 --budget 256 --out long\n"
+            "exit status: 0 done, 1 the model or the run failed, 2 bad arguments"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("--out", type=Path, default=Path("report"), help="output folder (created if missing)")
+    report.add_argument(
+        "--out", type=Path, default=Path("report"), help="output folder, created if missing (default: report)"
+    )
     report.add_argument(
         "--model",
         default="smollm2",
         metavar="PATH_OR_HUB_ID",
-        help="'smollm2' (the embedded SmolLM2-135M-Instruct, offline), a local model folder, or a hub id "
-        "(a transformers causal LM)",
+        help="'smollm2' (default: the embedded SmolLM2-135M-Instruct, offline), a local model folder, or a "
+        "hub id (a transformers causal LM)",
     )
     report.add_argument(
         "--text", type=Path, default=None, metavar="FILE", help="UTF-8 text file (default: a built-in text)"
     )
     report.add_argument(
-        "--max-tokens", type=_positive_int, default=512, metavar="N", help="use the first N tokens of the text"
+        "--max-tokens",
+        type=_positive_int,
+        default=512,
+        metavar="N",
+        help="use the first N tokens of the text (default: 512)",
     )
     report.add_argument(
         "--budget",
@@ -125,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=4,
         metavar="S",
-        help="sink tokens kept by policies that keep sinks",
+        help="sink tokens kept by the policies that keep sinks (default: 4)",
     )
     report.add_argument(
         "--policies",
@@ -138,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=("full", "stats"),
         default="full",
-        help="capture full attention matrices, or linear-memory statistics only (long texts)",
+        help="capture full attention matrices (default), or linear-memory statistics only (long texts)",
     )
-    report.add_argument("--dpi", type=_positive_int, default=110, help="resolution of the PNG figures")
+    report.add_argument("--dpi", type=_positive_int, default=110, help="resolution of the PNG figures (default: 110)")
     report.add_argument(
         "--no-progress", action="store_true", help="hide the progress bars (shown only when stderr is a terminal)"
     )
