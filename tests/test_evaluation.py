@@ -48,17 +48,19 @@ def test_full_equals_plain_forward_and_everything_is_restored(make_tiny, tiny_id
         assert torch.equal(model(tiny_ids).logits, plain.logits)
 
 
-@pytest.fixture(params=["fused", "chunked"])
-def attention_path(request, monkeypatch):
-    """Both ways the evicting attention computes its output: torch's fused CPU kernel, and query chunks."""
-    if request.param == "chunked":
-        monkeypatch.setattr(forward, "_fused_kernel", lambda: None)
-    return request.param
+# mask-only policies run on torch's fused CPU kernel, or chunk by chunk without it; the others always chunk
+PATHS = [
+    (policy, path)
+    for policy in REFERENCE_POLICIES[1:]
+    for path in (("fused", "chunked") if policy in ("sliding_window", "streaming_llm") else ("chunked",))
+]
 
 
 @pytest.mark.parametrize(("kind", "impl"), KINDS)
-@pytest.mark.parametrize("policy", REFERENCE_POLICIES[1:])
-def test_single_pass_equals_a_real_evicting_cache(make_tiny, tiny_ids, kind, impl, policy, attention_path):
+@pytest.mark.parametrize(("policy", "path"), PATHS)
+def test_single_pass_equals_a_real_evicting_cache(make_tiny, tiny_ids, kind, impl, policy, path, monkeypatch):
+    if path == "chunked":
+        monkeypatch.setattr(forward, "_fused_kernel", lambda: None)
     model = make_tiny(kind, impl)
     report = evaluate(model, tiny_ids, policies=[policy], budgets=[7], sink_count=2, progress=False)
     ref = decode_with_evicting_cache(model, tiny_ids, policy, 7, sink_count=2)
