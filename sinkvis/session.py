@@ -447,10 +447,16 @@ class SinkVis:
         return evaluate(self, policies=policies, budgets=budgets, sink_count=sink_count, **options)
 
     def show(self, **options: Any) -> Any:
-        """The interactive dashboard (an anywidget): heatmap, layer/head selector, policy comparison, memory."""
-        from sinkvis_widgets import Dashboard
+        """The interactive dashboard: layer/head selector, attention heatmap, policy comparison, memory panel.
 
-        return Dashboard(self, **options)
+        Options are those of :class:`sinkvis_widgets.Dashboard` (``layer``, ``head``, ``budget``, ``sink_count``,
+        ``policies``, ``highlight``, ``scale``, ``max_cells``, ``sync_throttle_ms``, ``report``). In marimo the
+        same linked components come back in a marimo layout.
+        """
+        from sinkvis_widgets.dashboard import Dashboard, in_marimo
+
+        dashboard = Dashboard(self, **options)
+        return dashboard.for_marimo() if in_marimo() else dashboard
 
     def __repr__(self) -> str:
         if not self.has_capture:

@@ -111,3 +111,30 @@ class Dashboard(ipywidgets.VBox):
             if r.get("kv_bytes") is not None
         ]
         self.memory.update(self.policies.budget, rows)
+
+    def for_marimo(self) -> Any:
+        """The same linked components laid out for marimo, which displays anywidgets but not ipywidgets boxes.
+
+        ``sv.show()`` returns this automatically inside a running marimo notebook.
+        """
+        import marimo as mo
+
+        wrap = mo.ui.anywidget
+        return mo.vstack(
+            [mo.hstack([wrap(self.selector), wrap(self.memory)], justify="start"), wrap(self.policies),
+             wrap(self.heatmap)]
+        )
+
+
+def in_marimo() -> bool:
+    """True inside a running marimo notebook."""
+    import sys
+
+    mo = sys.modules.get("marimo")
+    if mo is None:
+        return False
+    try:
+        return bool(mo.running_in_notebook())
+    except Exception:  # an old marimo without running_in_notebook
+        return False
+

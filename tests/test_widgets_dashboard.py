@@ -116,3 +116,31 @@ def test_dashboard_on_a_capture_of_some_layers_and_heads(make_tiny, tiny_ids):
     assert d.policies.result("h2o")["kept"] == 6
     browser_update(d.selector, head=2)  # not captured
     assert "head=2 refused" in d.selector.error and d.heatmap.head == 3
+
+
+def test_show_in_marimo_wraps_each_anywidget(monkeypatch, make_tiny, tiny_ids):
+    """marimo shows anywidgets but not ipywidgets boxes: sv.show() lays the components out with marimo."""
+    import sys
+    import types
+
+    import torch
+
+    from sinkvis import SinkVis
+
+    wrapped = []
+    fake = types.ModuleType("marimo")
+    fake.running_in_notebook = lambda: True
+    fake.ui = types.SimpleNamespace(anywidget=lambda w: wrapped.append(w) or ("anywidget", w))
+    fake.vstack = lambda items: ("vstack", items)
+    fake.hstack = lambda items, justify=None: ("hstack", items)
+    monkeypatch.setitem(sys.modules, "marimo", fake)
+    model = make_tiny("llama", "sdpa")
+    with SinkVis(model) as sv, torch.no_grad():
+        model(tiny_ids)
+    out = sv.show()
+    assert out[0] == "vstack"
+    assert [type(w).__name__ for w in wrapped] == [
+        "LayerHeadSelector", "MemoryPanel", "PolicyComparison", "AttentionHeatmap"
+    ]
+    wrapped[0].head = 1  # still linked: selecting a head moves the heatmap
+    assert wrapped[3].head == 1
