@@ -334,6 +334,7 @@ class SinkVis:
         layer: int | None = None,
         head: int | None = None,
         per_head: bool = False,
+        kv_group: bool = True,
         return_occupancy: bool = False,
         **params: Any,
     ) -> SimulationResult:
@@ -342,7 +343,9 @@ class SinkVis:
         Attention-driven policies (``h2o``, ``lru``, ``tova``, ``snapkv``) read the captured attention:
         with ``layer=None`` all captured layers and heads share one cache (their renormalised weights summed);
         with a ``layer``, that layer's heads share one cache, or each KV head has its own with
-        ``per_head=True`` (masks ``[H_kv, T]``); with a ``head``, that head alone. Policies that ignore
+        ``per_head=True`` (masks ``[H_kv, T]``); with a ``head``, the cache that head reads from — its KV
+        group's, shared by the group's query heads (GQA) — or that query head alone with ``kv_group=False``.
+        Policies that ignore
         attention give the same mask everywhere. Simulating from a full-cache capture is an approximation for
         a multi-layer model (lower layers' evictions change upper layers' attention): :meth:`evaluate`
         measures the real thing.
@@ -360,7 +363,13 @@ class SinkVis:
                     "mode='full', or use sv.evaluate() which runs the policy inside the real model"
                 )
             if head is not None:
-                attention = self.attention(-1 if layer is None else layer, head)
+                layer = -1 if layer is None else layer
+                group = self._kv_group_of(head) if kv_group else None
+                if group is None:
+                    attention = self.attention(layer, head)
+                else:
+                    attention = self.attention(layer)[[self.head_position(h) for h in group]]
+                    group_size = len(group)
             elif layer is not None:
                 attention = self.attention(layer)
                 group_size = self.group_size if per_head else attention.shape[0]
@@ -384,6 +393,15 @@ class SinkVis:
             occupancy = None if result.occupancy is None else result.occupancy[0]
             result = dataclasses.replace(result, keep_mask=result.keep_mask[0], occupancy=occupancy)
         return result
+
+    def _kv_group_of(self, head: int) -> list[int] | None:
+        """Query heads sharing ``head``'s KV head, when all of them were captured and there is more than one."""
+        g = self.group_size
+        if g <= 1:
+            return None
+        h = self.captured_heads[self.head_position(head)]
+        group = list(range(h - h % g, h - h % g + g))
+        return group if all(x in self.captured_heads for x in group) else None
 
     def simulate_policy(self, policy: str, budget: int, sink_count: int = 4, **params: Any) -> list[bool]:
         """Keep mask (``list[bool]``, length T) of an eviction policy under a token budget.

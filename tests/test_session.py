@@ -166,3 +166,17 @@ def test_memory_stats_keys_and_budget(llama_sv):
     assert stats["capture_bytes"] == 3 * 4 * 40 * 40 * 4
     assert stats["device"] == "cpu" and "cuda_allocated_bytes" not in stats
     assert stats["process_peak_rss_bytes"] >= stats["process_rss_bytes"] > 0
+
+
+def test_simulate_one_head_uses_its_kv_group_cache(llama_sv):
+    sv = llama_sv  # 4 query heads, 2 KV heads: heads 2 and 3 share a cache
+    a = sv.simulate("h2o", budget=10, layer=1, head=3, return_occupancy=True)
+    b = sv.simulate("h2o", budget=10, layer=1, head=2)
+    per_kv = sv.simulate("h2o", budget=10, layer=1, per_head=True)
+    assert a.keep_mask.shape == (sv.seq_len,) and a.occupancy.shape == (sv.seq_len, sv.seq_len)
+    np.testing.assert_array_equal(a.keep_mask, b.keep_mask)
+    np.testing.assert_array_equal(a.keep_mask, per_kv.keep_mask[1])
+    alone = sv.simulate("h2o", budget=10, layer=1, head=3, kv_group=False)
+    from sinkvis.simulation import simulate_h2o
+
+    np.testing.assert_array_equal(alone.keep_mask, simulate_h2o(budget=10, attention=sv.attention(1, 3)))
