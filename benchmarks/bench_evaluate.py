@@ -82,10 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model, tokenizer = load_smollm2()
     all_ids = tokenizer(SAMPLE_TEXT + "\n\n" + SAMPLE_TEXT, return_tensors="pt").input_ids
-    print(f"SmolLM2-135M, CPU float32 sdpa, {torch.get_num_threads()} threads, budget {args.budget}, "
-          f"median of {repeats}")
-    header = f"{'T':>5} {'policy':>15} {'plain s':>8} {'eval s':>8} {'ratio':>6} {'target':>6} " \
-             f"{'plain MiB':>9} {'eval MiB':>9}"
+    print(
+        f"SmolLM2-135M, CPU float32 sdpa, {torch.get_num_threads()} threads, budget {args.budget}, median of {repeats}"
+    )
+    header = (
+        f"{'T':>5} {'policy':>15} {'plain s':>8} {'eval s':>8} {'ratio':>6} {'target':>6} "
+        f"{'plain MiB':>9} {'eval MiB':>9}"
+    )
     print(header)
     print("-" * len(header))
     worst_ok = True
@@ -116,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             ratio = e_s / p_s
             target = TARGETS.get(policy, float("nan"))
             worst_ok &= not ratio > target
-            print(f"{seq_len:>5} {policy:>15} {p_s:>8.2f} {e_s:>8.2f} {ratio:>5.2f}x {target:>5.1f}x "
-                  f"{max(plain_mem) / 2**20:>9.0f} {max(eval_mem) / 2**20:>9.0f}", flush=True)
+            print(
+                f"{seq_len:>5} {policy:>15} {p_s:>8.2f} {e_s:>8.2f} {ratio:>5.2f}x {target:>5.1f}x "
+                f"{max(plain_mem) / 2**20:>9.0f} {max(eval_mem) / 2**20:>9.0f}",
+                flush=True,
+            )
     print("all within target" if worst_ok else "some ratios above target")
     return 0
 
