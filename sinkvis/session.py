@@ -462,7 +462,15 @@ class SinkVis:
         """
         from .evaluation import evaluate
 
-        return evaluate(self, policies=policies, budgets=budgets, sink_count=sink_count, **options)
+        recorder = self._recorder
+        paused = recorder is not None and not recorder.paused
+        if paused:  # inside the `with` block: evaluation passes must not replace the capture
+            recorder.paused = True
+        try:
+            return evaluate(self, policies=policies, budgets=budgets, sink_count=sink_count, **options)
+        finally:
+            if paused:
+                recorder.paused = False
 
     def show(self, **options: Any) -> Any:
         """The interactive dashboard: layer/head selector, attention heatmap, policy comparison, memory panel.

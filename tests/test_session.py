@@ -180,3 +180,15 @@ def test_simulate_one_head_uses_its_kv_group_cache(llama_sv):
     from sinkvis.simulation import simulate_h2o
 
     np.testing.assert_array_equal(alone.keep_mask, simulate_h2o(budget=10, attention=sv.attention(1, 3)))
+
+
+def test_evaluate_inside_the_block_keeps_the_capture(make_tiny, tiny_ids):
+    model = make_tiny("llama", "sdpa")
+    with SinkVis(model) as sv, torch.no_grad():
+        model(tiny_ids)
+        before = sv.capture
+        report = sv.evaluate(policies=["streaming_llm"], budgets=[12], sink_count=2, progress=False)
+        assert sv.capture is before, "evaluation passes are not recorded"
+        model(tiny_ids[:, :10])
+    assert sv.seq_len == 10, "recording resumes after evaluate"
+    assert [r["policy"] for r in report.rows] == ["streaming_llm"]

@@ -37,9 +37,12 @@ class Recorder:
         self.current: Capture | None = None
         self.last: Capture | None = None
         self._masks: dict[tuple, tuple] = {}
+        self.paused = False
 
     # -- passes -----------------------------------------------------------------------------------------------
     def begin_pass(self, input_ids: torch.Tensor | None) -> None:
+        if self.paused:
+            return
         ids = None
         if input_ids is not None and input_ids.dim() >= 1:
             row = input_ids[self.batch_index] if input_ids.dim() == 2 else input_ids
@@ -48,6 +51,8 @@ class Recorder:
         self._masks = {}
 
     def end_pass(self) -> None:
+        if self.paused:
+            return
         cap = self.current
         if cap is not None and (cap.layers or cap.stats):
             cap.complete = True
@@ -56,7 +61,7 @@ class Recorder:
         self._masks = {}
 
     def wants(self, layer: int) -> bool:
-        return self.layers is None or layer in self.layers
+        return not self.paused and (self.layers is None or layer in self.layers)
 
     def _capture_for(self, layer: int) -> Capture:
         cap = self.current
