@@ -118,7 +118,8 @@ def main() -> None:
     _, base_peak = peak_rss_during(plain(ids))
     _, stats_peak = peak_rss_during(capture(ids, "stats"))
     print(f"\nT={mem_t}: peak memory above baseline — plain sdpa forward {base_peak / 2**20:.0f} MiB, "
-          f"stats-mode capture {stats_peak / 2**20:.0f} MiB: ratio {stats_peak / max(base_peak, 1):.2f}x (target <= 2x)")
+          f"stats-mode capture {stats_peak / 2**20:.0f} MiB: "
+          f"ratio {stats_peak / max(base_peak, 1):.2f}x (target <= 2x)")
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, *, attn_implementation: str = 
         )
     except (OSError, ValueError) as err:
         raise ModelNotAvailableError(
-            f"Could not load model {name_or_path!r} offline: {err}. Use a local folder, a hub id "
+            f"Could not load model {name_or_path!r} offline: {str(err).rstrip('.')}. Use a local folder, a hub id "
             f"already in the local cache, or {DEFAULT_MODEL!r} for the embedded model."
         ) from err
     model.eval()

@@ -116,8 +116,14 @@ def test_frame_plot_has_sink_rate_and_role_grid():
     attn = np.stack([np.stack([_sinky(t, 0.6), _local(t)])] * 3)
     fig = analyze(_capture(attn), [f"w{i}" for i in range(t)]).plot()
     assert len(fig.axes) >= 2
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    img = np.asarray(canvas.buffer_rgba())
+    import matplotlib.pyplot as plt
+
+    assert fig not in map(plt.figure, plt.get_fignums()), "not left open in pyplot (no double display)"
     assert img.std() > 10
 
 

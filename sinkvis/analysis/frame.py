@@ -196,12 +196,10 @@ class AttentionFrame:
 
     def plot(self, *, figsize: tuple[float, float] = (12, 4.5)) -> Any:
         """Matplotlib figure: sink rate per token (left) and the head-role grid coloured by sink mass (right)."""
-        import matplotlib.pyplot as plt
-
         from .. import plotting
 
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [3, 2]})
+        fig = plotting._DisplayFigure(figsize=figsize, layout="constrained")  # not registered with pyplot
+        ax1, ax2 = fig.subplots(1, 2, width_ratios=[3, 2])
         plotting.plot_sink_rate(self.sink_rate, self.tokens, threshold=self.params.get("min_sink_rate"), ax=ax1)
         plotting.plot_head_roles(self.head_sink_mass, self.head_role_names, layers=self.layers, ax=ax2)
-        fig.tight_layout()
         return fig

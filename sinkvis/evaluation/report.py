@@ -168,10 +168,11 @@ class EvaluationReport:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
+        from ..plotting import _DisplayFigure
 
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        if ax is None:  # a figure pyplot does not know: it shows once in a notebook, and never leaks
+            fig = _DisplayFigure(figsize=(6.4, 4.0))
+            ax = fig.add_subplot()
         else:
             fig = ax.figure
         policies = list(dict.fromkeys(r["policy"] for r in self.rows))

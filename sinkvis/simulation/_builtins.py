@@ -100,7 +100,8 @@ _register_builtin(
 _register_builtin(
     "lru", simulate_lru, _attention_runner(simulate_lru), uses_attention=True, uses_sinks=False,
     attention_optional=True, parameters=_keyword_only(simulate_lru, _COMMON),
-    description="evict the least recently used token (used = above-uniform attention); sliding window without",
+    description="evict the least recently used token (used = above-uniform attention); "
+    "without attention, the sliding window",
 )
 _register_builtin(
     "sliding_window", simulate_sliding_window, _run_window, uses_attention=False, uses_sinks=False,
