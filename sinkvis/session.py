@@ -259,7 +259,28 @@ class SinkVis:
         return list(cap.heads) if cap.heads is not None else list(range(self.num_heads))
 
     def layer_index(self, layer: int) -> int:
-        """Resolve a layer argument to a captured model layer index (negative counts from the last captured)."""
+        """Resolve a layer argument to a captured model layer index (negative counts from the last captured).
+
+        Parameters
+        ----------
+        layer : int
+            A model layer index that was captured (one of :attr:`layers`), or a negative index into the
+            captured layers (``-1`` is the last captured layer, ``-len(sv.layers)`` the first).
+
+        Returns
+        -------
+        int
+            The model layer index.
+
+        Raises
+        ------
+        TypeError
+            ``layer`` is not an int (bools are refused).
+        ValueError
+            A non-negative ``layer`` that was not captured, or a negative one beyond the number captured.
+        NoCaptureError
+            No forward pass has been captured yet.
+        """
         layers = self.layers
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
             raise TypeError(f"layer must be an int, got {layer!r}")
@@ -277,7 +298,28 @@ class SinkVis:
         return int(layer)
 
     def head_position(self, head: int) -> int:
-        """Position of a query head in the captured arrays (negative counts from the last captured head)."""
+        """Position of a query head in the captured arrays (negative counts from the last captured head).
+
+        Parameters
+        ----------
+        head : int
+            A model query-head index that was captured (one of :attr:`captured_heads`), or a negative index
+            into the captured heads (``-1`` is the last captured head).
+
+        Returns
+        -------
+        int
+            The index of that head along the head axis of the captured arrays.
+
+        Raises
+        ------
+        TypeError
+            ``head`` is not an int (bools are refused).
+        ValueError
+            A non-negative ``head`` that was not captured, or a negative one beyond the number captured.
+        NoCaptureError
+            No forward pass has been captured yet.
+        """
         heads = self.captured_heads
         if isinstance(head, bool) or not isinstance(head, (int, np.integer)):
             raise TypeError(f"head must be an int, got {head!r}")
@@ -293,6 +335,28 @@ class SinkVis:
         """Captured attention probabilities: ``[H, T, T]`` (or ``[T, T]`` for one head), float32 numpy.
 
         Full mode only; in stats mode use :meth:`attention_received` or :meth:`stats`.
+
+        Parameters
+        ----------
+        layer : int, default -1
+            Captured layer, resolved by :meth:`layer_index` (negative counts from the last captured layer).
+        head : int, optional
+            Query head, resolved by :meth:`head_position`; None (default) returns all captured heads.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``[H, T, T]`` (``H`` = captured heads) or ``[T, T]`` when ``head`` is given; rows are
+            queries, columns keys.
+
+        Raises
+        ------
+        ValueError
+            The capture was made with ``mode="stats"``, or ``layer`` / ``head`` was not captured.
+        TypeError
+            ``layer`` or ``head`` is not an int.
+        NoCaptureError
+            No forward pass has been captured yet.
         """
         cap = self.capture
         if cap.mode != "full":
@@ -310,19 +374,87 @@ class SinkVis:
         return np.stack([self.attention(layer) for layer in self.layers])
 
     def stats(self, layer: int = -1) -> dict[str, np.ndarray]:
-        """Per-head, per-key statistics of a layer: ``sum`` and ``max`` ``[H, T]``, ``count`` ``[T]``."""
+        """Per-head, per-key statistics of a layer: ``sum`` and ``max`` ``[H, T]``, ``count`` ``[T]``.
+
+        Available in both capture modes.
+
+        Parameters
+        ----------
+        layer : int, default -1
+            Captured layer, resolved by :meth:`layer_index` (negative counts from the last captured layer).
+
+        Returns
+        -------
+        dict[str, numpy.ndarray]
+            ``sum``: attention each key received, summed over queries; ``max``: the largest attention it
+            received from one query (both per captured head, ``[H, T]``); ``count``: how many queries see
+            each key (``[T]``).
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``layer`` is not an int, or was not captured (see :meth:`layer_index`).
+        NoCaptureError
+            No forward pass has been captured yet.
+        """
         st = self.capture.layer_stats(self.layer_index(layer))
         return {"sum": st.sum, "max": st.max, "count": st.count}
 
     def attention_received(self, layer: int = -1, head: int | None = None) -> np.ndarray:
-        """Mean attention each key receives from the queries that see it: ``[H, T]`` or ``[T]`` (both modes)."""
+        """Mean attention each key receives from the queries that see it: ``[H, T]`` or ``[T]`` (both modes).
+
+        Parameters
+        ----------
+        layer : int, default -1
+            Captured layer, resolved by :meth:`layer_index` (negative counts from the last captured layer).
+        head : int, optional
+            Query head, resolved by :meth:`head_position`; None (default) returns all captured heads.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``[H, T]`` (``H`` = captured heads), or ``[T]`` when ``head`` is given: ``sum / count``
+            of :meth:`stats` (keys seen by no query get 0).
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``layer`` or ``head`` is not an int, or was not captured.
+        NoCaptureError
+            No forward pass has been captured yet.
+        """
         st = self.capture.layer_stats(self.layer_index(layer))
         mean = (st.sum / np.maximum(st.count, 1)[None, :]).astype(np.float32)
         return mean if head is None else mean[self.head_position(head)]
 
     # -- seed API -------------------------------------------------------------------------------------------
     def get_attention_data(self, layer: int = -1, head: int = 0) -> list[list[float]]:
-        """Attention of one head as a ``T x T`` list of lists (negative layer indices allowed)."""
+        """Attention of one head as a ``T x T`` list of lists (negative layer indices allowed).
+
+        Full mode only: this is ``attention(layer, head).tolist()``.
+
+        Parameters
+        ----------
+        layer : int, default -1
+            Captured layer, resolved by :meth:`layer_index` (negative counts from the last captured layer).
+        head : int, default 0
+            Query head, resolved by :meth:`head_position` (negative counts from the last captured head).
+
+        Returns
+        -------
+        list[list[float]]
+            Row ``q`` holds the attention query ``q`` pays to each key (zeros above the diagonal for a causal
+            model).
+
+        Raises
+        ------
+        ValueError
+            The capture was made with ``mode="stats"``, or ``layer`` / ``head`` was not captured.
+        TypeError
+            ``layer`` or ``head`` is not an int.
+        NoCaptureError
+            No forward pass has been captured yet.
+        """
         return self.attention(layer, head).tolist()
 
     def simulate(
@@ -349,6 +481,49 @@ class SinkVis:
         attention give the same mask everywhere. Simulating from a full-cache capture is an approximation for
         a multi-layer model (lower layers' evictions change upper layers' attention): :meth:`evaluate`
         measures the real thing.
+
+        Parameters
+        ----------
+        policy : str
+            A registered policy name (:func:`sinkvis.simulation.list_policies`).
+        budget : int
+            Most KV entries kept (>= 1).
+        sink_count : int, default 4
+            Sinks kept by sink-using policies (``0 <= sink_count < budget``); other policies ignore it.
+        layer : int, optional
+            Captured layer whose attention drives the policy (see :meth:`layer_index`); None (default) uses all
+            captured layers, or the last captured layer when ``head`` is given. Ignored by policies that do not
+            use attention.
+        head : int, optional
+            Simulate the cache this query head reads from (see :meth:`head_position`); None (default) shares
+            one cache between the heads. Ignored by policies that do not use attention.
+        per_head : bool, default False
+            With a ``layer`` and no ``head``: one cache per KV head (masks ``[H_kv, T]``); when not every query
+            head was captured, one cache per captured query head instead.
+        kv_group : bool, default True
+            With a ``head``: share the cache with the other query heads of its KV group when the model uses GQA
+            and the whole group was captured; False simulates that query head alone.
+        return_occupancy : bool, default False
+            Also compute the occupancy (which keys are cached at each query step).
+        **params
+            Policy parameters passed to :func:`sinkvis.simulation.run_policy`, e.g. ``recent_window`` (h2o),
+            ``threshold`` (lru), ``window``/``kernel`` (snapkv), ``seed`` (random).
+
+        Returns
+        -------
+        SimulationResult
+            ``keep_mask`` (``[T]`` when one cache is shared, ``[groups, T]`` otherwise), ``occupancy`` (or None),
+            ``policy``, ``budget``, ``sink_count``, ``params``.
+
+        Raises
+        ------
+        ValueError
+            Unknown policy, invalid budget / sink count / policy parameters, an attention-driven policy on a
+            ``mode="stats"`` capture, or a ``layer`` / ``head`` that was not captured.
+        TypeError
+            ``budget``, ``sink_count``, ``layer`` or ``head`` is not an integer (bools are refused).
+        NoCaptureError
+            No forward pass has been captured yet.
         """
         from .simulation import get_policy, run_policy
 
@@ -407,6 +582,31 @@ class SinkVis:
         """Keep mask (``list[bool]``, length T) of an eviction policy under a token budget.
 
         See :meth:`simulate` for the options (``layer``, ``head``, ``per_head``) and the numpy result.
+
+        Parameters
+        ----------
+        policy : str
+            A registered policy name (:func:`sinkvis.simulation.list_policies`).
+        budget : int
+            Most KV entries kept (>= 1).
+        sink_count : int, default 4
+            Sinks kept by sink-using policies (``0 <= sink_count < budget``); other policies ignore it.
+        **params
+            Keyword options of :meth:`simulate` (``layer``, ``head``, ``kv_group``, ...) and policy parameters.
+
+        Returns
+        -------
+        list[bool]
+            ``True`` for each of the T positions still cached after the last token.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`simulate`, and when the options give more than one mask (e.g. ``per_head=True``).
+        TypeError
+            As :meth:`simulate`.
+        NoCaptureError
+            No forward pass has been captured yet.
         """
         result = self.simulate(policy, budget, sink_count, **params)
         mask = np.asarray(result.keep_mask)
@@ -420,6 +620,24 @@ class SinkVis:
         Keys: ``kv_cache_bytes_full``, ``capture_bytes``, ``process_rss_bytes``, ``process_peak_rss_bytes``,
         ``device``; with CUDA ``cuda_allocated_bytes``, ``cuda_reserved_bytes``, ``cuda_peak_bytes``; with a
         budget ``kv_cache_bytes_budget`` and ``kv_cache_saving_ratio`` (share of the full cache saved).
+
+        Parameters
+        ----------
+        budget : int, optional
+            KV entries kept (>= 1; more than T counts as T); None (default) leaves out the budget figures.
+
+        Returns
+        -------
+        dict[str, Any]
+            The keys above, plus ``dtype``, ``seq_len``, ``num_layers``, ``num_kv_heads``, ``head_dim``,
+            ``kv_cache_bytes_per_token`` and, with a budget, ``budget``.
+
+        Raises
+        ------
+        ValueError
+            ``budget`` is not an integer >= 1.
+        NoCaptureError
+            No forward pass has been captured yet, or the session has not been entered.
         """
         cap = self.capture
         return memory_stats(
@@ -437,6 +655,30 @@ class SinkVis:
 
         ``tokens`` overrides the display strings (must have one per position). Options (``eps``,
         ``min_queries``, ``min_sink_rate``, ``heavy_hitter_k``, ...) are those of :func:`sinkvis.analysis.analyze`.
+
+        The result is cached: the same arguments on the same capture return the same frame.
+
+        Parameters
+        ----------
+        tokens : list of str, optional
+            Display strings, one per captured position (a list or tuple; entries are converted with ``str``);
+            None (default) uses :attr:`tokens`.
+        **options
+            Keyword arguments of :func:`sinkvis.analysis.analyze`.
+
+        Returns
+        -------
+        AttentionFrame
+            Per-token, per-head results of the analysis.
+
+        Raises
+        ------
+        TypeError
+            ``tokens`` is not a list or tuple (a plain string is refused).
+        ValueError
+            ``tokens`` does not have one entry per captured position.
+        NoCaptureError
+            No forward pass has been captured yet.
         """
         from .analysis import analyze
 
@@ -458,7 +700,30 @@ class SinkVis:
     ) -> Any:
         """What each policy costs the real model: perplexity, KL, top-1 agreement, attention recall, KV bytes.
 
-        Delegates to :func:`sinkvis.evaluation.evaluate`; returns an ``EvaluationReport``.
+        Delegates to :func:`sinkvis.evaluation.evaluate`; returns an ``EvaluationReport``. Inside the ``with``
+        block the evaluation passes do not replace the capture.
+
+        Parameters
+        ----------
+        policies : sequence of str, optional
+            Policy names (:func:`sinkvis.simulation.list_policies`); None (default) means every registered policy.
+        budgets : int or sequence of int, optional
+            KV entries kept (>= 1); None (default) means T/8, T/4 and T/2.
+        sink_count : int, default 4
+            Sink tokens kept by the policies that keep sinks.
+        **options
+            Other keyword arguments of :func:`sinkvis.evaluation.evaluate` (``policy_params``, ``progress``,
+            ``query_chunk``, ``max_memory_bytes``).
+
+        Returns
+        -------
+        EvaluationReport
+            One row per (policy, budget), plus ``full`` once; see :func:`sinkvis.evaluation.evaluate`.
+
+        Raises
+        ------
+        ValueError, TypeError, RuntimeError, EvaluationMemoryError
+            As :func:`sinkvis.evaluation.evaluate` (unknown policy, bad budget, no capture, too little memory).
         """
         from .evaluation import evaluate
 

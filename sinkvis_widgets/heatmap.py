@@ -138,13 +138,48 @@ class AttentionHeatmap(SinkVisWidget):
 
     # -- Python API ------------------------------------------------------------------------------
     def select(self, layer: int, head: int) -> None:
-        """Show another head (one refresh)."""
+        """Show another head (one refresh).
+
+        Both traits are set first, then the heatmap is recomputed once, if either changed.
+
+        Parameters
+        ----------
+        layer : int
+            A captured model layer index (negative indices are not accepted here).
+        head : int
+            A captured query-head index.
+
+        Raises
+        ------
+        traitlets.TraitError
+            ``layer`` or ``head`` is not an int or was not captured; a value assigned before the failing one
+            stays set.
+        """
         with self._batch():
             self.layer = layer
             self.head = head
 
     def set_policy(self, policy: str, budget: int, sink_count: int) -> None:
-        """Grey the cells another policy / budget evicts (one refresh)."""
+        """Grey the cells another policy / budget evicts (one refresh).
+
+        The three traits are set first, then the heatmap is recomputed once, if any changed. An error of
+        the simulation itself is shown in the widget's ``error`` trait, not raised.
+
+        Parameters
+        ----------
+        policy : str
+            A registered policy name, or ``""`` for no overlay.
+        budget : int
+            Most KV entries kept (>= 1).
+        sink_count : int
+            Sinks kept by sink-using policies (>= 0).
+
+        Raises
+        ------
+        traitlets.TraitError
+            A value that fails validation (unknown policy, non-int or out-of-range budget / sink count); a
+            value assigned before the failing one stays set.
+        """
         with self._batch():
             self.policy = policy
             self.budget = budget
@@ -202,8 +237,22 @@ class AttentionHeatmap(SinkVisWidget):
     def fetch_window(self, msg: Any, buffers: list[bytes]) -> tuple[dict[str, Any], list[Any]]:
         """Full-resolution (or lightly pooled) window ``[q0:q1, k0:k1]`` of the shown head.
 
-        The response holds ``q0, q1, k0, k1, factor, dtype, shape, has_overlay`` (or ``error``); the
-        buffers hold the float32 matrix and, with a policy, the uint8 evicted share.
+        The response holds ``q0, q1, k0, k1, factor, dtype, shape, has_overlay, layer, head`` (or ``error``);
+        the buffers hold the float32 matrix and, with a policy, the uint8 evicted share. Called by the front
+        end through anywidget's command channel.
+
+        Parameters
+        ----------
+        msg : dict
+            The window: integer ``q0, q1, k0, k1`` in ``0..T`` with ``q0 < q1`` and ``k0 < k1`` (end exclusive).
+        buffers : list of bytes
+            Binary buffers sent with the request (not used).
+
+        Returns
+        -------
+        tuple of (dict, list)
+            The response dict and its binary buffers. Nothing is raised: an invalid request (stats mode, bad
+            or empty window) or a failed simulation returns ``({"error": "fetch_window refused: ..."}, [])``.
         """
         try:
             return self._window(msg)

@@ -52,7 +52,22 @@ class MemoryPanel(SinkVisWidget):
         return rows
 
     def update(self, budget: int, per_policy: list[dict[str, Any]]) -> None:
-        """Show a new budget and per-policy bytes (one refresh)."""
+        """Show a new budget and per-policy bytes (one refresh).
+
+        Both traits are set first; the memory figures (``stats``) are recomputed once, if ``budget`` changed.
+
+        Parameters
+        ----------
+        budget : int
+            Token budget of the cache (>= 1).
+        per_policy : list of dict
+            ``[{"policy": name, "kv_bytes": int}, ...]``: each row needs the keys ``policy`` and ``kv_bytes``.
+
+        Raises
+        ------
+        traitlets.TraitError
+            ``budget`` is not an int >= 1, or a ``per_policy`` row lacks a key (``budget`` stays set then).
+        """
         with self._batch():
             self.budget = budget
             self.per_policy = per_policy

@@ -143,13 +143,41 @@ class PolicyComparison(SinkVisWidget):
 
     # -- Python API ------------------------------------------------------------------------------
     def select(self, layer: int, head: int) -> None:
-        """Simulate for another head's cache (one refresh)."""
+        """Simulate for another head's cache (one refresh).
+
+        Both traits are set first, then the policies are simulated once, if either changed.
+
+        Parameters
+        ----------
+        layer : int
+            A captured model layer index (negative indices are not accepted here).
+        head : int
+            A captured query-head index.
+
+        Raises
+        ------
+        traitlets.TraitError
+            ``layer`` or ``head`` is not an int or was not captured; a value assigned before the failing one
+            stays set.
+        """
         with self._batch():
             self.layer = layer
             self.head = head
 
     def result(self, policy: str) -> dict[str, Any] | None:
-        """The numbers of one shown policy (without the keep mask), or None."""
+        """The numbers of one shown policy (without the keep mask), or None.
+
+        Parameters
+        ----------
+        policy : str
+            Policy name, one of those in ``selected``.
+
+        Returns
+        -------
+        dict or None
+            A copy of that policy's row of :attr:`results` without ``keep_mask`` (``policy, kept,
+            attention_recall, recall_worst, kv_bytes, perplexity, error``); None when the policy is not shown.
+        """
         for r in self.results:
             if r["policy"] == policy:
                 return {k: v for k, v in r.items() if k != "keep_mask"}

@@ -6,8 +6,8 @@ Public classes' public methods and properties are checked too. Three levels:
 2. its sections, where it has any, are numpy-style (``Parameters`` underlined with dashes), never Google-style
    (``Args:``);
 3. every parameter of a public function or method is described in a ``Parameters`` section (classes: in the
-   class docstring's ``Parameters`` or ``Attributes``). ``KNOWN_GAPS`` lists the names that do not do this yet
-   (reported as skips); new public names must.
+   class docstring's ``Parameters`` or ``Attributes``). There are no exceptions: any public name with an
+   undescribed parameter fails the test.
 """
 
 from __future__ import annotations
@@ -29,37 +29,6 @@ MODULES = [
     "sinkvis.cli",
     "sinkvis_widgets",
 ]
-
-# Names whose parameters are not (all) described in a numpy "Parameters" section yet (skipped, not failed).
-# Remove a name once it is documented; a name missing from here that lacks the section fails the test.
-KNOWN_GAPS = {
-    "sinkvis.AttentionFrame.sink_rate_by_layer",
-    "sinkvis.AttentionFrame.save",
-    "sinkvis.AttentionFrame.load",
-    "sinkvis.AttentionFrame.plot",
-    "sinkvis.SinkVis.layer_index",
-    "sinkvis.SinkVis.head_position",
-    "sinkvis.SinkVis.attention",
-    "sinkvis.SinkVis.stats",
-    "sinkvis.SinkVis.attention_received",
-    "sinkvis.SinkVis.get_attention_data",
-    "sinkvis.SinkVis.simulate",
-    "sinkvis.SinkVis.simulate_policy",
-    "sinkvis.SinkVis.get_memory_stats",
-    "sinkvis.SinkVis.analyze_attention",
-    "sinkvis.SinkVis.evaluate",
-    "sinkvis.evaluation.EvaluationReport.get",
-    "sinkvis.evaluation.EvaluationReport.to_csv",
-    "sinkvis.evaluation.EvaluationReport.to_json",
-    "sinkvis.evaluation.EvaluationReport.plot",
-    "sinkvis.evaluation.estimate_bytes",
-    "sinkvis_widgets.AttentionHeatmap.select",
-    "sinkvis_widgets.AttentionHeatmap.set_policy",
-    "sinkvis_widgets.AttentionHeatmap.fetch_window",
-    "sinkvis_widgets.MemoryPanel.update",
-    "sinkvis_widgets.PolicyComparison.select",
-    "sinkvis_widgets.PolicyComparison.result",
-}
 
 GOOGLE_HEADERS = re.compile(r"^\s*(Args|Arguments|Returns|Yields|Raises|Attributes|Examples?|Note|Notes):\s*$", re.M)
 NUMPY_SECTIONS = (
@@ -186,6 +155,4 @@ def _undocumented(obj: Any) -> list[str]:
 @pytest.mark.parametrize(("qualname", "obj", "owner"), PUBLIC, ids=IDS)
 def test_parameters_are_documented(qualname, obj, owner):
     missing = _undocumented(obj)
-    if qualname in KNOWN_GAPS and missing:
-        pytest.skip(f"known gap: {qualname} does not describe {missing}")
     assert not missing, f"{qualname}: parameters not described in a numpy 'Parameters' section: {missing}"

@@ -104,7 +104,20 @@ class AttentionFrame:
         return {role: flat.count(role) for role in ROLES}
 
     def sink_rate_by_layer(self, token: int = 0) -> np.ndarray:
-        """``[L]`` share of each layer's heads in which ``token`` is a sink."""
+        """``[L]`` share of each layer's heads in which ``token`` is a sink.
+
+        Uses the frame's sink thresholds (``params``: ``eps``, ``min_queries``, ``uniform_factor``).
+
+        Parameters
+        ----------
+        token : int, default 0
+            Token position (numpy indexing: negative counts from the end; out of range raises ``IndexError``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``[L]`` floats in ``[0, 1]``, one per layer of :attr:`layers`.
+        """
         is_sink = self._sink_heads()
         return is_sink[:, :, token].mean(axis=1)
 
@@ -165,7 +178,19 @@ class AttentionFrame:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Write the frame to ``path`` (a ``.npz`` file; arrays plus JSON metadata). Returns the path."""
+        """Write the frame to ``path`` (a ``.npz`` file; arrays plus JSON metadata). Returns the path.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            File to write (overwritten). A path not ending in ``.npz`` gets ``.npz`` appended
+            (``frame.json`` becomes ``frame.json.npz``, ``frame`` becomes ``frame.npz``).
+
+        Returns
+        -------
+        pathlib.Path
+            The path actually written (with the ``.npz`` suffix).
+        """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
@@ -185,7 +210,25 @@ class AttentionFrame:
 
     @classmethod
     def load(cls, path: str | Path) -> AttentionFrame:
-        """Read a frame written by :meth:`save`."""
+        """Read a frame written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The ``.npz`` file, exactly as returned by :meth:`save` (no suffix is added here).
+
+        Returns
+        -------
+        AttentionFrame
+            The frame, with the arrays and metadata that were saved.
+
+        Raises
+        ------
+        ValueError
+            The file has no SinkVis metadata (not written by :meth:`save`).
+        FileNotFoundError
+            ``path`` does not exist.
+        """
         with np.load(Path(path), allow_pickle=False) as data:
             if "__meta__" not in data:
                 raise ValueError(f"{path} is not a SinkVis AttentionFrame file (no metadata)")
@@ -195,7 +238,20 @@ class AttentionFrame:
         return cls(**meta, **arrays)
 
     def plot(self, *, figsize: tuple[float, float] = (12, 4.5)) -> Any:
-        """Matplotlib figure: sink rate per token (left) and the head-role grid coloured by sink mass (right)."""
+        """Matplotlib figure: sink rate per token (left) and the head-role grid coloured by sink mass (right).
+
+        The figure is not registered with pyplot.
+
+        Parameters
+        ----------
+        figsize : tuple of float, default (12, 4.5)
+            Figure width and height in inches (keyword only).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure with its two axes.
+        """
         from .. import plotting
 
         fig = plotting._DisplayFigure(figsize=figsize, layout="constrained")  # not registered with pyplot

@@ -75,6 +75,11 @@ class EvaluationReport:
         budget
             Budget of the row; None when the policy has a single row (``full``).
 
+        Returns
+        -------
+        dict[str, Any]
+            The row itself (not a copy): ``policy``, ``budget``, ``sink_count`` and the measured figures.
+
         Raises
         ------
         KeyError
@@ -167,6 +172,7 @@ class EvaluationReport:
         Returns
         -------
         matplotlib.figure.Figure
+            The figure drawn into (``ax.figure`` when ``ax`` is given).
         """
         from ..plotting import _DisplayFigure
 
