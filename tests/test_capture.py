@@ -247,3 +247,26 @@ def test_a_pass_that_fails_midway_never_replaces_a_complete_capture(make_tiny, t
             model(tiny_ids[:, :8])
         handle.remove()
     assert sv.seq_len == tiny_ids.shape[1] and sv.layers == [0, 1, 2]
+
+
+def test_flash_style_padding_mask_2d():
+    """Implementations that pass a [B, S] padding mask (flash-style) get causal + padding probabilities."""
+    from sinkvis.capture.probs import StatsAccumulator, chunk_mask, chunk_scores, zero_empty_rows
+
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 6, 4), torch.randn(2, 6, 4)
+    pad = torch.tensor([[0, 1, 1, 1, 1, 1]])
+    rows = []
+    acc = StatsAccumulator(2, 6)
+    for q0 in (0, 3):
+        m = chunk_mask(pad, 0, q0, q0 + 3, 6, 6, is_causal=True, device=q.device)
+        p = zero_empty_rows(torch.softmax(chunk_scores(q, k, q0, q0 + 3, scaling=0.5, mask=m), -1), m)
+        rows.append(torch.nn.functional.pad(p, (0, 6 - p.shape[-1])))
+        acc.add_scores(chunk_scores(q, k, q0, q0 + 3, scaling=0.5, mask=m), q0, 0, m)
+    probs = torch.cat(rows, dim=1)
+    s = (q @ k.transpose(-1, -2)) * 0.5
+    allowed = torch.tril(torch.ones(6, 6, dtype=torch.bool)) & pad.bool()
+    ref = torch.softmax(s.masked_fill(~allowed, float("-inf")), -1).nan_to_num(0.0)
+    torch.testing.assert_close(probs, ref)
+    torch.testing.assert_close(acc.sum.float(), ref.sum(1))
+    assert acc.count.tolist() == [0, 5, 4, 3, 2, 1]

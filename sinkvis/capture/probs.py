@@ -23,10 +23,17 @@ class ChunkMask:
     layer of a pass, so the recorder caches it.
     """
 
-    def __init__(self, allowed: torch.Tensor | None, additive: torch.Tensor | None) -> None:
+    def __init__(
+        self, allowed: torch.Tensor | None, additive: torch.Tensor | None, *, keys: int | None = None,
+        col0: int = 0,
+    ) -> None:
         self.allowed = allowed
         self.additive = additive
-        self.blocked = None if allowed is None else ~allowed
+        #: number of leading keys this chunk computes (a causal chunk sees no key after its last query)
+        self.keys = keys
+        #: blocked keys only occur from this column on (a causal chunk: the diagonal block)
+        self.col0 = col0
+        self.blocked = None if allowed is None else ~allowed[..., col0:]
         self._derived: dict[str, torch.Tensor | None] = {}
 
     def visible_keys(self, tq: int, key_len: int) -> torch.Tensor | None:
@@ -61,7 +68,7 @@ class ChunkMask:
     def select_heads(self, heads: list[int]) -> ChunkMask:
         a = self.allowed if self.allowed is None or self.allowed.shape[0] == 1 else self.allowed[heads]
         m = self.additive if self.additive is None or self.additive.shape[0] == 1 else self.additive[heads]
-        return ChunkMask(a, m)
+        return ChunkMask(a, m, keys=self.keys, col0=self.col0)
 
 
 def chunk_mask(
@@ -84,14 +91,17 @@ def chunk_mask(
         if not is_causal:
             return ChunkMask(None, None)
         offset = key_len - seq_len
+        keys = min(key_len, q1 + offset)  # no query of the chunk sees a later key: compute only these columns
         q = torch.arange(q0, q1, device=device)[:, None] + offset
-        k = torch.arange(key_len, device=device)[None, :]
-        return ChunkMask((k <= q)[None], None)
+        k = torch.arange(keys, device=device)[None, :]
+        return ChunkMask((k <= q)[None], None, keys=keys, col0=max(0, min(keys, q0 + offset)))
     mask = attention_mask
     if mask.dim() == 2:  # [B, S] padding mask (flash-style implementations)
         pad = mask[batch_index].bool()[None, None, -key_len:]
         causal = chunk_mask(None, batch_index, q0, q1, seq_len, key_len, is_causal=is_causal, device=device)
-        return ChunkMask(pad if causal.allowed is None else causal.allowed & pad, None)
+        if causal.allowed is None:
+            return ChunkMask(pad, None)
+        return ChunkMask(causal.allowed & pad[..., : causal.keys], None, keys=causal.keys)
     if mask.dim() == 4:
         mask = mask[batch_index if mask.shape[0] > 1 else 0]
     elif mask.dim() != 3:
@@ -118,17 +128,20 @@ def chunk_scores(
     consecutive query heads reads one KV head). Masked keys hold the most negative finite float.
     """
     hq, _, d = query.shape
-    hkv, s, _ = key.shape
+    hkv = key.shape[0]
+    if mask.keys is not None:
+        key = key[:, : mask.keys]
+    s = key.shape[1]
     group = hq // hkv
-    q = query[:, q0:q1].float().reshape(hkv, group, q1 - q0, d)
-    scores = torch.matmul(q, key.float().transpose(-1, -2).unsqueeze(1)).reshape(hq, q1 - q0, s)
-    scores.mul_(scaling)
+    # the scaling goes on the (small) queries, not on the [H, tq, S] scores: one pass less
+    q = (query[:, q0:q1].float() * scaling).reshape(hkv, group * (q1 - q0), d)
+    scores = torch.bmm(q, key.float().transpose(-1, -2)).view(hq, q1 - q0, s)
     if softcap:
         scores = torch.tanh(scores / softcap) * softcap
     if mask.additive is not None:
         scores.add_(mask.additive.float()).clamp_(min=_NEG)
     if mask.blocked is not None:
-        scores.masked_fill_(mask.blocked, _NEG)
+        scores[..., mask.col0 :].masked_fill_(mask.blocked, _NEG)
     return scores
 
 
@@ -171,16 +184,16 @@ class StatsAccumulator:
         self, probs: torch.Tensor, logp: torch.Tensor, q0: int, key_offset: int, mask: ChunkMask,
         from_probs: bool = False,
     ) -> None:
-        h, tq, s = probs.shape
-        self.sum += probs.sum(dim=1)  # float32 over one chunk, float64 across chunks
-        torch.maximum(self.max, probs.amax(dim=1), out=self.max)
+        h, tq, s = probs.shape  # s may be fewer than all keys: a causal chunk computes only the keys it sees
+        self.sum[:, :s] += probs.sum(dim=1)  # float32 over one chunk, float64 across chunks
+        torch.maximum(self.max[:, :s], probs.amax(dim=1), out=self.max[:, :s])
         seen_count = None if from_probs else mask.seen_count()
         nkeys = None if from_probs else mask.visible_keys(tq, s)
         if seen_count is None or nkeys is None:
             seen = probs.gt(0).any(dim=0)  # [tq, S]
             nkeys = seen.sum(dim=-1)
             seen_count = seen.sum(dim=0)
-        self.count += seen_count
+        self.count[:s] += seen_count
         self.n_queries += int((nkeys > 0).sum())
         # locality: mass on the `local_window` keys ending at the query's own position
         pos = torch.arange(q0, q0 + tq) + key_offset  # [tq]

@@ -142,7 +142,7 @@ class Recorder:
             mask = self._chunk_mask(attention_mask, q0, q1, t, s, is_causal, q.device, heads)
             scores = chunk_scores(q, k, q0, q1, scaling=scaling, mask=mask, softcap=softcap)
             if full is not None:
-                full(zero_empty_rows(torch.softmax(scores, dim=-1), mask).cpu(), q0)
+                full(zero_empty_rows(torch.softmax(scores, dim=-1), mask).cpu(), q0, s)
             else:
                 acc.add_scores(scores.cpu(), q0, s - t, mask)
         if acc is not None:
@@ -174,7 +174,7 @@ class Recorder:
         for q0 in range(0, t, self.query_chunk):
             chunk = torch.nan_to_num(w[:, q0 : q0 + self.query_chunk].float().cpu(), nan=0.0)
             if full is not None:
-                full(chunk, q0)
+                full(chunk, q0, s)
             else:
                 acc.add_probs(chunk, q0, s - t)
         if acc is not None:
@@ -200,8 +200,12 @@ class Recorder:
         cap.layers[layer] = out
         view = torch.from_numpy(out)
 
-        def write(probs: torch.Tensor, q0: int) -> None:
-            view[:, q0 : q0 + probs.shape[1]] = probs
+        def write(probs: torch.Tensor, q0: int, key_len: int) -> None:
+            rows = view[:, q0 : q0 + probs.shape[1]]
+            cols = probs.shape[-1]
+            rows[..., :cols] = probs
+            if cols < key_len:  # keys after the chunk's last query (causal): no attention
+                rows[..., cols:] = 0
 
         return write
 
