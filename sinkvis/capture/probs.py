@@ -170,18 +170,20 @@ class StatsAccumulator:
         self.n_queries = 0
 
     def add_scores(self, scores: torch.Tensor, q0: int, key_offset: int, mask: ChunkMask) -> None:
-        """Accumulate from masked scores ``[H, tq, S]`` (see :func:`chunk_scores`); consumes ``scores``."""
-        logp = torch.log_softmax(scores, dim=-1)
-        probs = zero_empty_rows(torch.exp(logp), mask)
-        self._add(probs, logp, q0, key_offset, mask)
+        """Accumulate from masked scores ``[H, tq, S]`` (see :func:`chunk_scores`)."""
+        probs = zero_empty_rows(torch.softmax(scores, dim=-1), mask)
+        # row entropy without a log pass over the chunk: H = lse - sum_j p_j s_j, lse = max s - log(max p)
+        lse = scores.amax(dim=-1) - torch.log(probs.amax(dim=-1).clamp_min(1e-38))
+        entropy = lse - torch.linalg.vecdot(probs, scores, dim=-1)
+        self._add(probs, entropy, q0, key_offset, mask)
 
     def add_probs(self, probs: torch.Tensor, q0: int, key_offset: int) -> None:
         """Accumulate from probabilities ``[H, tq, S]`` (e.g. weights a module returned)."""
-        logp = torch.log(probs.clamp_min(1e-38))
-        self._add(probs, logp, q0, key_offset, ChunkMask(None, None), from_probs=True)
+        entropy = -torch.linalg.vecdot(probs, torch.log(probs.clamp_min(1e-38)), dim=-1)
+        self._add(probs, entropy, q0, key_offset, ChunkMask(None, None), from_probs=True)
 
     def _add(
-        self, probs: torch.Tensor, logp: torch.Tensor, q0: int, key_offset: int, mask: ChunkMask,
+        self, probs: torch.Tensor, entropy: torch.Tensor, q0: int, key_offset: int, mask: ChunkMask,
         from_probs: bool = False,
     ) -> None:
         h, tq, s = probs.shape  # s may be fewer than all keys: a causal chunk computes only the keys it sees
@@ -204,7 +206,7 @@ class StatsAccumulator:
         # entropy normalised by log(number of visible keys), for rows with at least two keys
         rows = nkeys >= 2
         if bool(rows.any()):
-            ent = -torch.linalg.vecdot(probs, logp, dim=-1)  # [H, tq]
+            ent = entropy  # [H, tq]
             norm = torch.where(rows, torch.log(nkeys.clamp_min(2).double()), torch.ones((), dtype=torch.float64))
             self.entropy_sum += (ent.double() * rows / norm).sum(dim=1)
             self.entropy_rows += int(rows.sum())
