@@ -282,20 +282,7 @@ class SinkVis:
             No forward pass has been captured yet.
         """
         layers = self.layers
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            raise TypeError(f"layer must be an int, got {layer!r}")
-        if layer < 0:
-            if -layer > len(layers):
-                raise ValueError(
-                    f"layer {layer} out of range: {len(layers)} layers were captured (valid: {-len(layers)}..-1 "
-                    f"or one of {layers})"
-                )
-            return layers[layer]
-        if layer not in layers:
-            raise ValueError(
-                f"layer {layer} was not captured: valid layers are {_span(layers)} (or -1..{-len(layers)})"
-            )
-        return int(layer)
+        return layers[_captured_position("layer", layer, layers)]
 
     def head_position(self, head: int) -> int:
         """Position of a query head in the captured arrays (negative counts from the last captured head).
@@ -320,16 +307,7 @@ class SinkVis:
         NoCaptureError
             No forward pass has been captured yet.
         """
-        heads = self.captured_heads
-        if isinstance(head, bool) or not isinstance(head, (int, np.integer)):
-            raise TypeError(f"head must be an int, got {head!r}")
-        if head < 0:
-            if -head > len(heads):
-                raise ValueError(f"head {head} out of range: {len(heads)} heads were captured")
-            return len(heads) + int(head)
-        if head not in heads:
-            raise ValueError(f"head {head} out of range: valid heads are {_span(heads)}")
-        return heads.index(int(head))
+        return _captured_position("head", head, self.captured_heads)
 
     def attention(self, layer: int = -1, head: int | None = None) -> np.ndarray:
         """Captured attention probabilities: ``[H, T, T]`` (or ``[T, T]`` for one head), float32 numpy.
@@ -756,6 +734,22 @@ class SinkVis:
             f"SinkVis({type(self.model).__name__}, mode={self.mode!r}, tokens={self.seq_len}, "
             f"layers={len(self.layers)}/{self.num_layers}, heads={self.num_heads} (kv {self.num_kv_heads}))"
         )
+
+
+def _captured_position(name: str, value: Any, captured: list[int]) -> int:
+    """Position of ``value`` in ``captured`` (model indices); negative values count from the end."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    n = len(captured)
+    if value < 0:
+        if -value > n:
+            raise ValueError(
+                f"{name} {value} out of range: {n} {name}s were captured (valid: {-n}..-1 or one of {_span(captured)})"
+            )
+        return n + int(value)
+    if value not in captured:
+        raise ValueError(f"{name} {value} was not captured: valid {name}s are {_span(captured)} (or -1..{-n})")
+    return captured.index(int(value))
 
 
 def _span(values: list[int]) -> str:

@@ -127,7 +127,7 @@ def test_errors_are_clear(llama_sv, make_tiny):
         sv.get_attention_data(layer=-4)
     with pytest.raises(ValueError, match=r"layer 3 was not captured: valid layers are 0..2"):
         sv.get_attention_data(layer=3)
-    with pytest.raises(ValueError, match=r"head 4 out of range: valid heads are 0..3"):
+    with pytest.raises(ValueError, match=r"head 4 was not captured: valid heads are 0..3"):
         sv.get_attention_data(head=4)
     with pytest.raises(TypeError, match="layer must be an int"):
         sv.attention("last")
