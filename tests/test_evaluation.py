@@ -242,3 +242,34 @@ def test_bad_input(make_tiny, tiny_ids):
     with pytest.raises(ValueError, match="more than the model's 512 positions"):
         evaluate(model, torch.zeros(1, 600, dtype=torch.long), policies=["streaming_llm"], budgets=[8])
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_user_policy_with_per_token_parameters(make_tiny, tiny_ids):
+    """A user policy whose parameter has one entry per token runs through evaluate (no short dry run)."""
+    import numpy as np
+
+    from sinkvis.evaluation import evaluate
+    from sinkvis.simulation import register_policy, unregister_policy
+
+    seq_len = tiny_ids.shape[1]
+
+    @register_policy("keep_marked", returns="scores", description="evict unmarked tokens first")
+    def keep_marked(*, seq_len, budget, sink_count, attention, group_size, marked):
+        marked = np.asarray(marked, dtype=bool)
+        if marked.shape != (seq_len,):
+            raise ValueError(f"marked needs one entry per token ({seq_len}), got {marked.shape}")
+        return np.where(marked, np.inf, -np.arange(seq_len, dtype=np.float64))
+
+    try:
+        marked = np.zeros(seq_len, dtype=bool)
+        marked[[0, 3]] = True
+        model = make_tiny("llama", "sdpa")
+        report = evaluate(model, tiny_ids, policies=["keep_marked", "sliding_window"], budgets=[8],
+                          policy_params={"keep_marked": {"marked": marked}}, progress=False)
+        rows = {r["policy"]: r for r in report.rows}
+        assert rows["keep_marked"]["perplexity"] != rows["sliding_window"]["perplexity"]
+        with pytest.raises(ValueError, match="one entry per token"):
+            evaluate(model, tiny_ids, policies=["keep_marked"], budgets=[8],
+                     policy_params={"keep_marked": {"marked": marked[:5]}}, progress=False)
+    finally:
+        unregister_policy("keep_marked")
