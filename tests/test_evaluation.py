@@ -155,9 +155,11 @@ def test_report_outputs(make_tiny, tiny_ids, tmp_path):
     assert data["seq_len"] == tiny_ids.shape[1]
     fig = report.plot()
     ax = fig.axes[0]
-    labels = [line.get_label() for line in ax.get_lines()]
-    assert labels == ["full", "sliding_window", "streaming_llm"]
-    assert list(ax.get_lines()[1].get_xdata()) == [6, 12]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert sorted(lines) == ["full cache", "sliding_window", "streaming_llm"]
+    assert list(lines["sliding_window"].get_xdata()) == [6, 12]
+    full = next(r for r in report.rows if r["policy"] == "full")["perplexity"]
+    assert list(lines["full cache"].get_ydata()) == [full, full]
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -160,39 +160,23 @@ class EvaluationReport:
     def plot(self, ax: Any = None, *, metric: str = "perplexity") -> Any:
         """Matplotlib figure of ``metric`` against budget, one line per policy.
 
-        ``full`` is drawn as a horizontal reference line.
+        ``full`` is drawn as a horizontal reference line (see
+        :func:`sinkvis.plotting.plot_perplexity_vs_budget`, which draws it).
 
         Parameters
         ----------
         ax
             Axes to draw into; a new figure when None.
         metric
-            Row key on the y axis (default ``"perplexity"``, drawn on a log scale).
+            Row key on the y axis (default ``"perplexity"``; a log scale when the values span more than 20x).
 
         Returns
         -------
         matplotlib.figure.Figure
             The figure drawn into (``ax.figure`` when ``ax`` is given).
         """
-        from ..plotting import _DisplayFigure
+        from ..plotting import plot_perplexity_vs_budget
 
-        if ax is None:  # a figure pyplot does not know: it shows once in a notebook, and never leaks
-            fig = _DisplayFigure(figsize=(6.4, 4.0))
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
-        policies = list(dict.fromkeys(r["policy"] for r in self.rows))
-        for policy in policies:
-            pts = sorted((r["budget"], r[metric]) for r in self.rows if r["policy"] == policy)
-            if policy == "full":
-                ax.axhline(pts[0][1], color="0.3", linestyle="--", linewidth=1, label="full")
-            else:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=policy)
-        ax.set_xlabel("budget (KV entries kept)")
-        ax.set_ylabel(metric)
-        if metric == "perplexity":
-            ax.set_yscale("log")
-        ax.set_title(f"{metric} under eviction (T = {self.seq_len})")
-        ax.legend()
-        fig.tight_layout()
-        return fig
+        return plot_perplexity_vs_budget(
+            self.rows, metric=metric, ax=ax, title=f"{metric.replace('_', ' ')} under eviction (T = {self.seq_len})"
+        )
