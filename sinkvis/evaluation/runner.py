@@ -176,41 +176,18 @@ def evaluate(
             full_ppl = perplexity(logits, ids)
             full_log_probs = torch.log_softmax(logits[0, :-1].float(), dim=-1)
             del out, logits
+
+            def full_cache_row(policy: str, budget: int, seconds: float) -> dict[str, Any]:
+                return _row(policy, budget, int(sink_count), shape, seq_len, perplexity=full_ppl, kl=0.0, top1=1.0,
+                            attention_recall=1.0, attention_recall_worst=1.0, seconds=seconds)
+
             if "full" in names:
-                rows.append(
-                    _row(
-                        "full",
-                        seq_len,
-                        int(sink_count),
-                        shape,
-                        seq_len,
-                        perplexity=full_ppl,
-                        kl=0.0,
-                        top1=1.0,
-                        attention_recall=1.0,
-                        attention_recall_worst=1.0,
-                        seconds=full_seconds,
-                    )
-                )
+                rows.append(full_cache_row("full", seq_len, full_seconds))
             bar = tqdm(jobs, desc="sinkvis evaluate", disable=not progress, leave=False)
             for policy, budget in bar:
                 bar.set_postfix_str(f"{policy} B={budget}")
                 if budget >= seq_len:  # nothing is ever evicted: the full cache, exactly
-                    rows.append(
-                        _row(
-                            policy,
-                            budget,
-                            int(sink_count),
-                            shape,
-                            seq_len,
-                            perplexity=full_ppl,
-                            kl=0.0,
-                            top1=1.0,
-                            attention_recall=1.0,
-                            attention_recall_worst=1.0,
-                            seconds=0.0,
-                        )
-                    )
+                    rows.append(full_cache_row(policy, budget, 0.0))
                     continue
                 start = time.perf_counter()
                 plan = _plan(registry, policy, budget, seq_len, int(sink_count), params[policy], query_chunk)
